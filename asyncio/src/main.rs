@@ -1,0 +1,66 @@
+//! `asyncio`: the chapter's `asyncio`, in Rust with tokio. Tasks are futures driven by an event
+//! loop; a task that waits gives the thread back to the others, so thousands of waits can
+//! overlap on one thread.
+//!
+//! ```text
+//! cargo run -p asyncio                   # the chapter's five tasks with gather (~2 s)
+//! cargo run -p asyncio -- cakes          # two cakes as two tasks on one thread (~1 s)
+//! cargo run -p asyncio -- queue          # a producer task and consumer tasks around an mpsc
+//! cargo run -p asyncio -- --help
+//! ```
+
+use clap::{Parser, Subcommand};
+use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use std::process::ExitCode;
+
+mod cakes;
+mod queue;
+mod workers;
+
+/// The name this crate reports as `model` in every summary.
+pub const MODEL: &str = "asyncio";
+
+/// The event loop of the chapter's examples: tokio on one thread, like asyncio's.
+///
+/// asyncio runs every task on the thread that called `asyncio.run`; a current-thread tokio
+/// runtime does the same, so the chapter's examples keep their shape. Scenarios that want every
+/// core build a multi-thread runtime instead and say why.
+pub fn event_loop() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Tasks on an event loop: tokio's answer to asyncio.
+#[derive(Parser)]
+#[command(name = "asyncio", version)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The chapter's two cakes as two tasks on one thread (about 1 s)
+    Cakes(CakesArgs),
+    /// The chapter's five workers as tasks gathered on one thread (the default: about 2 s)
+    Workers(WorkersArgs),
+    /// A producer task and consumer tasks around a bounded tokio mpsc channel
+    Queue(QueueArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    decision_table::console::set_json(cli.common.json);
+    let result = match cli
+        .command
+        .unwrap_or(Command::Workers(WorkersArgs::default()))
+    {
+        Command::Cakes(args) => cakes::run(&args),
+        Command::Workers(args) => workers::run(&args),
+        Command::Queue(args) => queue::run(&args),
+    };
+    decision_table::contract::exit(result)
+}

@@ -1,0 +1,118 @@
+//! CPU time and peak memory of a run, child processes included.
+//!
+//! A model that hands its work to child processes must not look free: the CPU seconds its
+//! workers burn and the memory they hold are part of its cost. So:
+//!
+//! - CPU: `getrusage(RUSAGE_SELF)` plus `getrusage(RUSAGE_CHILDREN)`, which the kernel fills
+//!   with the CPU time of every child that has been waited for. Every model reaps its children
+//!   before it reports, so the sum is complete.
+//!   [`Run`](crate::Run) takes a reading when it starts and reports the difference, so what a
+//!   launcher did before `exec` (Linux charges it to the new program) does not count.
+//! - Memory: this process's own peak (`VmHWM` in `/proc/self/status`) plus the sum of each
+//!   child's own peak, which child-spawning code records with [`add_child_peak`] while the child
+//!   is alive. Summing the children's peaks is exact for a pool whose workers live side by side
+//!   (the common case here) and an upper bound otherwise. `ru_maxrss` is not used: Linux carries
+//!   it across `exec`, so a program started by `cargo run` would report cargo's 200 MiB, and
+//!   `RUSAGE_CHILDREN` only gives the largest single child, hiding most of a pool.
+
+use nix::sys::resource::{Usage, UsageWho, getrusage};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+static CHILDREN_PEAK_KIB: AtomicU64 = AtomicU64::new(0);
+
+/// What a process (and its reaped children) used so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ResourceUse {
+    pub user_s: f64,
+    pub sys_s: f64,
+    pub max_rss_kib: u64,
+}
+
+/// Record the peak resident memory of one child process, in KiB.
+pub fn add_child_peak(kib: u64) {
+    CHILDREN_PEAK_KIB.fetch_add(kib, Ordering::Relaxed);
+}
+
+/// The sum of the child peaks recorded so far.
+pub fn children_peak_kib() -> u64 {
+    CHILDREN_PEAK_KIB.load(Ordering::Relaxed)
+}
+
+/// Resource use of this process and its children up to now.
+pub fn current() -> ResourceUse {
+    let me = getrusage(UsageWho::RUSAGE_SELF).ok();
+    let kids = getrusage(UsageWho::RUSAGE_CHILDREN).ok();
+    let secs = |u: &Option<Usage>| {
+        u.map(|u| {
+            let t = |tv: nix::sys::time::TimeVal| {
+                Duration::new(tv.tv_sec() as u64, tv.tv_usec() as u32 * 1000).as_secs_f64()
+            };
+            (t(u.user_time()), t(u.system_time()))
+        })
+        .unwrap_or((0.0, 0.0))
+    };
+    let (mu, ms) = secs(&me);
+    let (ku, ks) = secs(&kids);
+    ResourceUse {
+        user_s: mu + ku,
+        sys_s: ms + ks,
+        max_rss_kib: own_peak_rss_kib() + children_peak_kib(),
+    }
+}
+
+/// Peak resident memory (`VmHWM`) of a live process, in KiB, from `/proc/<pid>/status`.
+/// `None` once the process has exited (a zombie has no memory left to report).
+pub fn peak_rss_kib_of(pid: u32) -> Option<u64> {
+    status_field_kib(&format!("/proc/{pid}/status"), "VmHWM:")
+}
+
+/// This process's own peak resident memory so far, in KiB.
+pub fn own_peak_rss_kib() -> u64 {
+    status_field_kib("/proc/self/status", "VmHWM:").unwrap_or(0)
+}
+
+/// This process's current resident memory, in KiB.
+pub fn own_rss_kib() -> u64 {
+    status_field_kib("/proc/self/status", "VmRSS:").unwrap_or(0)
+}
+
+fn status_field_kib(path: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_peak_is_plausible() {
+        let peak = own_peak_rss_kib();
+        assert!(peak > 100, "peak {peak} KiB");
+        assert_eq!(
+            peak_rss_kib_of(std::process::id()).map(|p| p >= peak),
+            Some(true)
+        );
+        assert!(current().max_rss_kib >= peak / 2);
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = current();
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let after = current();
+        assert!(after.user_s + after.sys_s - before.user_s - before.sys_s > 0.1);
+    }
+
+    #[test]
+    fn gone_process_has_no_peak() {
+        assert_eq!(peak_rss_kib_of(u32::MAX), None);
+    }
+}

@@ -1,0 +1,75 @@
+//! `multiprocessing`: the chapter's `multiprocessing` module, in Rust. Work runs in separate OS
+//! processes, each with its own memory: this binary starts copies of itself (a hidden `worker`
+//! subcommand) and talks to them in length-prefixed frames over pipes.
+//!
+//! ```text
+//! cargo run -p multiprocessing                    # the chapter's five workers, five processes (~2 s)
+//! cargo run -p multiprocessing -- cakes           # two cakes in two child processes (~1 s)
+//! cargo run -p multiprocessing -- queue           # a producer feeding consumer processes
+//! cargo run --release -p multiprocessing -- map   # Pool.map over CPU-bound tasks
+//! cargo run -p multiprocessing -- --help
+//! ```
+
+use clap::{Parser, Subcommand};
+use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use std::process::ExitCode;
+
+mod cakes;
+mod map;
+mod pool;
+mod process;
+mod queue;
+mod worker;
+mod workers;
+
+/// The name this crate reports as `model` in every summary.
+pub const MODEL: &str = "multiprocessing";
+
+/// Separate OS processes: children of this binary, fed over pipes.
+#[derive(Parser)]
+#[command(name = "multiprocessing", version)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The chapter's two cakes, each baked by a child process (about 1 s)
+    Cakes(CakesArgs),
+    /// The chapter's five workers, one child process each (the default: about 2 s)
+    Workers(WorkersArgs),
+    /// A producer feeding consumer processes through pipes; every item consumed exactly once
+    Queue(QueueArgs),
+    /// Pool.map: CPU-bound tasks spread over a pool of worker processes that survives deaths
+    Map(map::MapArgs),
+    /// Serve tasks from the parent process (started by this program, not by people)
+    #[command(hide = true)]
+    Worker,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    decision_table::console::set_json(cli.common.json);
+    let result = match cli
+        .command
+        .unwrap_or(Command::Workers(WorkersArgs::default()))
+    {
+        Command::Cakes(args) => cakes::run(&args),
+        Command::Workers(args) => workers::run(&args),
+        Command::Queue(args) => queue::run(&args),
+        Command::Map(args) => map::run(&args),
+        Command::Worker => {
+            return match worker::serve() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("worker {}: {e:#}", std::process::id());
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
+    decision_table::contract::exit(result)
+}

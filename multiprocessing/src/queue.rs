@@ -1,0 +1,125 @@
+//! A producer (this process) feeding consumer processes: the chapter's `multiprocessing.Queue`.
+//!
+//! Items travel as frames down each consumer's stdin pipe and every consumer answers each item
+//! up its stdout pipe. The queue is bounded like `Queue(maxsize)`: at most `--capacity` items
+//! are in flight (sent, not yet answered) across all consumers, so a slow consumer makes the
+//! producer wait instead of letting items pile up in pipe buffers. Each item goes to the
+//! consumer with the fewest items in flight, so a faster process takes more work. A reader
+//! thread per consumer collects the answers; at the end every item must have come back exactly
+//! once.
+//!
+//! `cargo run -p multiprocessing -- queue [--items N] [--workers K] [--capacity C]`
+
+use crate::MODEL;
+use crate::process::{Task, Worker};
+use anyhow::{Context, Result, anyhow, bail};
+use decision_table::chapter;
+use decision_table::cli::QueueArgs;
+use decision_table::{Run, Summary, say};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+
+pub fn run(args: &QueueArgs) -> Result<Summary> {
+    let mut run = Run::start("queue", MODEL, "processes", args.workers, args.items);
+    let mut consumers = (0..args.workers)
+        .map(|_| Worker::spawn(None))
+        .collect::<Result<Vec<_>>>()?;
+    let pids: Vec<u32> = consumers.iter().map(Worker::pid).collect();
+    let in_flight: Vec<AtomicUsize> = (0..args.workers).map(|_| AtomicUsize::new(0)).collect();
+    // A token per item in flight: sending takes one (and waits when none is left), an answer
+    // gives one back. This is what makes the queue bounded.
+    let (tokens_tx, tokens_rx) = crossbeam_channel::bounded::<()>(args.capacity);
+    // Set when any consumer's answers stop: the producer must not wait for tokens that
+    // consumer will never give back.
+    let broken = AtomicBool::new(false);
+
+    let per_consumer = thread::scope(|s| -> Result<Vec<Vec<(u64, u64)>>> {
+        let readers: Vec<_> = consumers
+            .iter_mut()
+            .enumerate()
+            .map(|(k, consumer)| {
+                let mut replies = consumer.take_replies().expect("replies not taken yet");
+                let (tokens, in_flight, broken) = (tokens_rx.clone(), &in_flight[k], &broken);
+                s.spawn(move || -> Result<(Vec<(u64, u64)>, u64)> {
+                    let mut got = Vec::new();
+                    let answers = (|| -> Result<()> {
+                        while let Some(reply) = replies.next_reply()? {
+                            let bytes = reply.result.map_err(|e| anyhow!("consumer {k}: {e}"))?;
+                            let value = u64::from_le_bytes(
+                                bytes
+                                    .try_into()
+                                    .map_err(|_| anyhow!("consumer {k}: bad value"))?,
+                            );
+                            got.push((reply.id, value));
+                            in_flight.fetch_sub(1, Ordering::Relaxed);
+                            let _ = tokens.recv();
+                        }
+                        Ok(())
+                    })();
+                    // However the answers ended, free the producer if it is waiting on us.
+                    broken.store(true, Ordering::Relaxed);
+                    while tokens.try_recv().is_ok() {}
+                    answers?;
+                    Ok((got, replies.peak_kib()))
+                })
+            })
+            .collect();
+        let produced = (|| -> Result<()> {
+            for i in 0..args.items as u64 {
+                tokens_tx.send(()).context("every consumer stopped")?;
+                if broken.load(Ordering::Relaxed) {
+                    bail!("a consumer process stopped answering before item {i} was queued");
+                }
+                let k = (0..args.workers)
+                    .min_by_key(|&k| in_flight[k].load(Ordering::Relaxed))
+                    .expect("at least one consumer");
+                in_flight[k].fetch_add(1, Ordering::Relaxed);
+                consumers[k].send(&Task {
+                    id: i,
+                    job: "queue-item".into(),
+                    arg: Value::from(i),
+                })?;
+            }
+            Ok(())
+        })();
+        // Closing every consumer's stdin tells it the queue is done; it answers what it holds
+        // and exits, which ends its reader's loop.
+        let results: Result<Vec<_>> = consumers
+            .iter_mut()
+            .zip(readers)
+            .map(|(consumer, reader)| {
+                consumer.close_input();
+                let (got, peak) = reader
+                    .join()
+                    .map_err(|_| anyhow!("a reader thread panicked"))??;
+                consumer.note_peak(peak);
+                Ok(got)
+            })
+            .collect::<Result<_>>();
+        produced?;
+        results
+    })?;
+    for consumer in consumers {
+        consumer.finish()?;
+    }
+    for (k, got) in per_consumer.iter().enumerate() {
+        say!("consumer process {} took {} items", pids[k], got.len());
+    }
+    let consumed: Vec<_> = per_consumer.into_iter().flatten().collect();
+    let digest = chapter::verify_queue(args.items, &consumed)?;
+    say!(
+        "Consumed {} of {} items, each exactly once",
+        consumed.len(),
+        args.items
+    );
+    run.extra("parent_pid", std::process::id())
+        .extra("pids", pids);
+    Ok(run.finish(digest, 0))
+}
+
+/// The consumer's side: do the item's work.
+pub fn job(arg: Value) -> Result<Vec<u8>> {
+    let i = arg.as_u64().context("a queue item is a number")?;
+    Ok(chapter::queue_value(i).to_le_bytes().to_vec())
+}

@@ -1,0 +1,20 @@
+//! The chapter's two cakes, baked one after the other: the second cake waits for the first, so
+//! two 1 s cakes take 2 s. This is the chapter's picture of doing things in sequence.
+//!
+//! `cargo run -p serial -- cakes [--cakes N] [--bake-ms MS]`
+
+use crate::MODEL;
+use anyhow::Result;
+use decision_table::chapter::{self, Clock};
+use decision_table::cli::CakesArgs;
+use decision_table::{Run, Summary, say};
+
+pub fn run(args: &CakesArgs) -> Result<Summary> {
+    let run = Run::start("cakes", MODEL, "serial", 1, args.cakes);
+    let clock = Clock::now();
+    for i in 0..args.cakes {
+        chapter::bake_cake(&chapter::cake_name(i), args.bake_ms, &clock, "main thread");
+    }
+    say!("Total time: {:.3} s", clock.secs());
+    Ok(run.finish(chapter::cakes_digest(args.cakes), 0))
+}

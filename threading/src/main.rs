@@ -1,0 +1,60 @@
+//! `threading`: the chapter's `threading` module, in Rust. Threads share one process and its
+//! memory; unlike CPython's, Rust threads have no global lock, so they run Rust code on every
+//! core at once.
+//!
+//! ```text
+//! cargo run -p threading                 # the chapter's five workers on five threads (~2 s)
+//! cargo run -p threading -- cakes        # two cakes on two threads (~1 s)
+//! cargo run -p threading -- race         # a lost-update race beside two correct counters
+//! cargo run -p threading -- queue        # one producer, several consumers, a crossbeam channel
+//! cargo run -p threading -- --help
+//! ```
+
+use clap::{Parser, Subcommand};
+use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use std::process::ExitCode;
+
+mod cakes;
+mod queue;
+mod race;
+mod workers;
+
+/// The name this crate reports as `model` in every summary.
+pub const MODEL: &str = "threading";
+
+/// Threads in one process: std::thread, scoped threads and crossbeam channels.
+#[derive(Parser)]
+#[command(name = "threading", version)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The chapter's two cakes, one thread each, baking at the same time (about 1 s)
+    Cakes(CakesArgs),
+    /// The chapter's five workers, one thread each (the default: about 2 s)
+    Workers(WorkersArgs),
+    /// A check-then-act race that loses updates, beside fetch_add and a Mutex that do not
+    Race(race::RaceArgs),
+    /// A producer and several consumer threads around a bounded crossbeam channel
+    Queue(QueueArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    decision_table::console::set_json(cli.common.json);
+    let result = match cli
+        .command
+        .unwrap_or(Command::Workers(WorkersArgs::default()))
+    {
+        Command::Cakes(args) => cakes::run(&args),
+        Command::Workers(args) => workers::run(&args),
+        Command::Race(args) => race::run(&args),
+        Command::Queue(args) => queue::run(&args),
+    };
+    decision_table::contract::exit(result)
+}
