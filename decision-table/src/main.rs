@@ -1,19 +1,40 @@
-//! `decision-table`: the chapter's decision table and the tools every model shares.
+//! `decision-table`: the chapter's decision table, and the tools every model shares.
 //!
 //! ```text
 //! cargo run -p decision-table            # the chapter's table
+//! cargo run -p decision-table -- --help  # the tools
 //! ```
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// The chapter's decision table and the tools the four models share.
 #[derive(Parser)]
 #[command(name = "decision-table", version)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the chapter's decision table (the default)
+    Table,
+}
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    print!("{}", decision_table::table::render());
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let result: anyhow::Result<()> = match cli.command.unwrap_or(Command::Table) {
+        Command::Table => {
+            print!("{}", decision_table::table::render());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
