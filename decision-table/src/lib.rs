@@ -14,6 +14,7 @@ pub mod console;
 pub mod contract;
 pub mod digest;
 pub mod frame;
+pub mod report;
 pub mod rng;
 pub mod table;
 pub mod usage;
