@@ -53,7 +53,10 @@ pub fn run(args: &QueueArgs) -> Result<Summary> {
                             );
                             got.push((reply.id, value));
                             in_flight.fetch_sub(1, Ordering::Relaxed);
-                            let _ = tokens.recv();
+                            // Give back the token this item took. Never wait for it: once
+                            // another reader has emptied the channel (below), it is gone, and
+                            // waiting would hang this reader.
+                            let _ = tokens.try_recv();
                         }
                         Ok(())
                     })();
@@ -83,6 +86,7 @@ pub fn run(args: &QueueArgs) -> Result<Summary> {
             }
             Ok(())
         })();
+        drop(tokens_tx);
         // Closing every consumer's stdin tells it the queue is done; it answers what it holds
         // and exits, which ends its reader's loop.
         let results: Result<Vec<_>> = consumers
