@@ -85,7 +85,10 @@ impl Ticker {
                 let due = interval.tick().await;
                 let now = Instant::now();
                 t.fetch_add(1, Ordering::Relaxed);
-                w.fetch_max(micros(now.saturating_duration_since(due)), Ordering::Relaxed);
+                w.fetch_max(
+                    micros(now.saturating_duration_since(due)),
+                    Ordering::Relaxed,
+                );
                 l.store(micros(now - started), Ordering::Relaxed);
             }
         });

@@ -56,7 +56,8 @@ pub fn run(args: &ImagesArgs, cpu: &CpuArgs) -> Result<Summary> {
         anyhow::Ok((outcomes, ticks, late_ms))
     })?;
     decision_table::say!("ticker: {ticks} ticks, at worst {late_ms:.1} ms late");
-    run.extra("ticks", ticks).extra("ticker_max_late_ms", late_ms);
+    run.extra("ticks", ticks)
+        .extra("ticker_max_late_ms", late_ms);
     let fail = Arc::into_inner(fail).expect("every task has finished");
     images::summarise(run, fail, outcomes)
 }

@@ -55,6 +55,7 @@ pub fn run(args: &MatrixArgs, cpu: &CpuArgs) -> Result<Summary> {
         anyhow::Ok((outcomes, ticks, late_ms))
     })?;
     decision_table::say!("ticker: {ticks} ticks, at worst {late_ms:.1} ms late");
-    run.extra("ticks", ticks).extra("ticker_max_late_ms", late_ms);
+    run.extra("ticks", ticks)
+        .extra("ticker_max_late_ms", late_ms);
     Ok(matrix::summarise(run, (m, k, n), rows, outcomes))
 }

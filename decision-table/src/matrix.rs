@@ -336,7 +336,7 @@ impl PackedB {
     pub fn multiply_rows(&self, a: &[f64], c: &mut [f64]) {
         let (k, n) = (self.inner, self.cols);
         assert!(
-            a.len() % k == 0 && c.len() == a.len() / k * n,
+            a.len().is_multiple_of(k) && c.len() == a.len() / k * n,
             "shapes do not match"
         );
         for (p, panel) in self.panels.chunks_exact(k * W).enumerate() {

@@ -40,14 +40,22 @@ pub fn run(args: &ImagesArgs, engine: &EngineArgs) -> Result<Summary> {
     let fault = engine.fault()?;
     let inputs = images::list_inputs(&args.inputs)?;
     images::prepare_out(&args.out, &inputs)?;
-    let mut run = Run::start("images", MODEL, engine.variant(), args.workers, inputs.len());
+    let mut run = Run::start(
+        "images",
+        MODEL,
+        engine.variant(),
+        args.workers,
+        inputs.len(),
+    );
     let fail = FailFast::new(args.keep_going);
     let outcomes = match engine.engine {
         Engine::Rayon => EngineArgs::rayon_pool(args.workers)?.install(|| {
             inputs
                 .par_iter()
                 .enumerate()
-                .map(|(i, input)| fail.run(i, || images::process_file(input, &args.out, args.sigma)))
+                .map(|(i, input)| {
+                    fail.run(i, || images::process_file(input, &args.out, args.sigma))
+                })
                 .collect()
         }),
         Engine::Processes => {
@@ -59,7 +67,9 @@ pub fn run(args: &ImagesArgs, engine: &EngineArgs) -> Result<Summary> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let mut outcomes = vec![None; inputs.len()];
-            let pool = Pool::new(args.workers).with_fault(fault).with_stop(fail.flag());
+            let pool = Pool::new(args.workers)
+                .with_fault(fault)
+                .with_stop(fail.flag());
             let out = pool.map("image", tasks, |i, reply| {
                 let outcome = match reply {
                     // The worker's verdict on its input: a bad one may stop the run.
@@ -70,7 +80,10 @@ pub fn run(args: &ImagesArgs, engine: &EngineArgs) -> Result<Summary> {
                         outcome
                     }
                     // The worker died: counted as failed, never a reason to stop the others.
-                    Err(died) => Err(died.clone()),
+                    Err(died) => {
+                        decision_table::say!("failed: {died}");
+                        Err(died.clone())
+                    }
                 };
                 outcomes[i] = Some(outcome);
             });
@@ -88,5 +101,7 @@ pub fn run(args: &ImagesArgs, engine: &EngineArgs) -> Result<Summary> {
 pub fn job(arg: Value) -> Result<Vec<u8>> {
     let task: Task = serde_json::from_value(arg).context("an image task")?;
     let result = images::process_file(&task.input, &task.out, task.sigma);
-    Ok(images::encode_outcome(&result.map_err(|e| format!("{e:#}"))))
+    Ok(images::encode_outcome(
+        &result.map_err(|e| format!("{e:#}")),
+    ))
 }

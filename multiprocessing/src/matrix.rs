@@ -60,7 +60,12 @@ pub fn run(args: &MatrixArgs, engine: &EngineArgs) -> Result<Summary> {
             let tasks = (0..blocks)
                 .map(|i| {
                     let (a, b, start) = (args.a(), args.b(), i * rows);
-                    serde_json::to_value(Task { a, b, start, rows: rows.min(m - start) })
+                    serde_json::to_value(Task {
+                        a,
+                        b,
+                        start,
+                        rows: rows.min(m - start),
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let mut outcomes = vec![None; blocks];
