@@ -20,7 +20,7 @@ bin=target/release
 [ -f "$data/images/img-031.png" ] ||
     $bin/decision-table gen images --count 32 --width 1920 --height 1080 --seed 42 --out "$data/images"
 
-# binary and its variant flags
+# binary and its variant flags; the first is the baseline
 variants=(
     "serial"
     "threading"
@@ -34,36 +34,39 @@ variants=(
 bench() { # scenario, input args...
     local scenario=$1
     shift
+    local tmp
+    tmp=$(mktemp -d)
+    # Round-robin: run 1 of every variant, then run 2 of every variant, ... so that a burst of
+    # load from elsewhere on the machine hits every variant alike instead of one of them.
+    for _ in $(seq "$runs"); do
+        for i in "${!variants[@]}"; do
+            local exe=${variants[$i]%% *} flags=()
+            [ "$exe" = "${variants[$i]}" ] || read -ra flags <<<"${variants[$i]#* }"
+            $bin/"$exe" "$scenario" "$@" "${flags[@]}" --workers "$workers" --json 2>/dev/null >>"$tmp/$i"
+        done
+    done
     echo
     echo "### $scenario ($runs runs each, --workers $workers, best and median wall time)"
     echo
     echo "| command | variant | best s | median s | speedup | efficiency | peak MiB | kernel GFLOP/s | digest |"
     echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    local serial_best="" first_digest=""
-    for v in "${variants[@]}"; do
-        local cmd=$v
-        local exe=${cmd%% *} flags=()
-        [ "$exe" = "$cmd" ] || read -ra flags <<<"${cmd#* }"
-        local all=()
-        for _ in $(seq "$runs"); do
-            all+=("$($bin/"$exe" "$scenario" "$@" "${flags[@]}" --workers "$workers" --json 2>/dev/null)")
-        done
-        printf '%s\n' "${all[@]}" | jq -rs --arg cmd "$cmd" --arg serial "$serial_best" '
+    local serial_best digest first_digest
+    serial_best=$(jq -s 'map(.wall_s)|min' "$tmp/0")
+    first_digest=$(jq -rs '.[0].digest' "$tmp/0")
+    for i in "${!variants[@]}"; do
+        jq -rs --arg cmd "${variants[$i]}" --argjson serial "$serial_best" '
             (sort_by(.wall_s)) as $s | $s[0] as $best | ($s[(length/2|floor)]) as $med |
             [ $cmd, $best.variant, ($best.wall_s*1000|round/1000), ($med.wall_s*1000|round/1000),
-              (if $serial == "" then 1 else ($serial|tonumber)/$best.wall_s end | .*100|round/100),
-              (if $serial == "" then "-" else (($serial|tonumber)/$best.wall_s/($best.workers) | .*100|round/100) end),
+              ($serial/$best.wall_s | .*100|round/100),
+              (if $best.variant == "serial" then "-" else ($serial/$best.wall_s/$best.workers | .*100|round/100) end),
               ([.[].max_rss_kib]|max/1024|.*10|round/10),
               ($best.kernel_gflops // "-"),
               ($best.digest[0:12] + (if ([.[].digest]|unique|length) == 1 then "" else " (VARIES)" end)) ]
-            | "| `\(.[0])` | " + (.[1:] | map(tostring) | join(" | ")) + " |"'
-        local best digest
-        best=$(printf '%s\n' "${all[@]}" | jq -s 'map(.wall_s)|min')
-        digest=$(printf '%s\n' "${all[@]}" | jq -rs '.[0].digest')
-        [ -n "$serial_best" ] || serial_best=$best
-        [ -n "$first_digest" ] || first_digest=$digest
-        [ "$digest" = "$first_digest" ] || echo "DIGEST MISMATCH: $cmd $scenario" >&2
+            | "| `\(.[0])` | " + (.[1:] | map(tostring) | join(" | ")) + " |"' "$tmp/$i"
+        digest=$(jq -rs '.[0].digest' "$tmp/$i")
+        [ "$digest" = "$first_digest" ] || echo "DIGEST MISMATCH: ${variants[$i]} $scenario" >&2
     done
+    rm -r "$tmp"
 }
 
 case $what in

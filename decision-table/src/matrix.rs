@@ -234,14 +234,21 @@ pub fn read_rows(path: &Path, start: usize, count: usize) -> Result<Vec<f64>> {
     read_f64s(&mut f, count * h.cols, path)
 }
 
+/// Read `count` f64s through a small buffer: no second, byte-sized copy of the data.
 fn read_f64s(f: &mut File, count: usize, path: &Path) -> Result<Vec<f64>> {
-    let mut bytes = vec![0u8; count * 8];
-    f.read_exact(&mut bytes)
-        .with_context(|| format!("{}: truncated while reading", path.display()))?;
-    Ok(bytes
-        .chunks_exact(8)
-        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .collect())
+    let mut out = Vec::with_capacity(count);
+    let mut buf = vec![0u8; (count * 8).min(1 << 16)];
+    while out.len() < count {
+        let bytes = &mut buf[..((count - out.len()) * 8).min(1 << 16)];
+        f.read_exact(bytes)
+            .with_context(|| format!("{}: truncated while reading", path.display()))?;
+        out.extend(
+            bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+        );
+    }
+    Ok(out)
 }
 
 /// Check that A and B exist, are valid, and can be multiplied; returns (rows of C, inner, cols).
@@ -407,9 +414,14 @@ pub fn block(a: &Path, b: &PackedB, start: usize, c: &mut [f64]) -> Result<Block
     let started = std::time::Instant::now();
     b.multiply_rows(&a_rows, c);
     let kernel_s = started.elapsed().as_secs_f64();
+    let mut bytes = Vec::with_capacity(b.cols * 8);
     let row_hashes = c
         .chunks_exact(b.cols)
-        .map(|row| sha256(&to_bytes(row)))
+        .map(|row| {
+            bytes.clear();
+            bytes.extend(row.iter().flat_map(|x| x.to_le_bytes()));
+            sha256(&bytes)
+        })
         .collect();
     Ok(Block {
         kernel_s,
@@ -426,7 +438,7 @@ impl Block {
         for h in &self.row_hashes {
             out.extend_from_slice(h);
         }
-        out.extend_from_slice(&to_bytes(c));
+        out.extend(c.iter().flat_map(|x| x.to_le_bytes()));
         out
     }
 
