@@ -6,14 +6,21 @@
 //! cargo run -p asyncio                   # the chapter's five tasks with gather (~2 s)
 //! cargo run -p asyncio -- cakes          # two cakes as two tasks on one thread (~1 s)
 //! cargo run -p asyncio -- queue          # a producer task and consumer tasks around an mpsc
+//! cargo run --release -p asyncio -- matrix data/matrix [--variant blocking]   # CPU work and the loop
+//! cargo run --release -p asyncio -- images data/images [--variant blocking]
 //! cargo run -p asyncio -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::images::ImagesArgs;
+use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod cpu;
+mod images;
+mod matrix;
 mod queue;
 mod workers;
 
@@ -49,6 +56,20 @@ enum Command {
     Workers(WorkersArgs),
     /// A producer task and consumer tasks around a bounded tokio mpsc channel
     Queue(QueueArgs),
+    /// CPU-bound math as tasks: spawn_blocking (parallel) or --variant blocking (stalls the loop)
+    Matrix {
+        #[command(flatten)]
+        args: MatrixArgs,
+        #[command(flatten)]
+        cpu: cpu::CpuArgs,
+    },
+    /// CPU-bound images as tasks: spawn_blocking (parallel) or --variant blocking (stalls the loop)
+    Images {
+        #[command(flatten)]
+        args: ImagesArgs,
+        #[command(flatten)]
+        cpu: cpu::CpuArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +82,8 @@ fn main() -> ExitCode {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::Matrix { args, cpu } => matrix::run(&args, &cpu),
+        Command::Images { args, cpu } => images::run(&args, &cpu),
     };
     decision_table::contract::exit(result)
 }

@@ -37,6 +37,14 @@ impl Digest {
     }
 }
 
+/// A SHA-256 as raw bytes.
+pub type Sha = [u8; 32];
+
+/// SHA-256 of a byte slice as raw bytes (one result among many, fed to a [`Digest`] later).
+pub fn sha256(bytes: &[u8]) -> Sha {
+    Sha256::digest(bytes).into()
+}
+
 /// SHA-256 of a byte slice as lowercase hex (file checksums, manifest entries).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))

@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run -p decision-table                       # the chapter's table (with verdicts, once measured)
 //! cargo run -p decision-table -- report results     # REPORT.md from a scripts/compare.sh run
+//! cargo run --release -p decision-table -- gen matrix --n 1024 --seed 42 --out data/matrix
+//! cargo run --release -p decision-table -- gen images --count 32 --seed 42 --out data/images
 //! cargo run -p decision-table -- --help             # every tool
 //! ```
 
@@ -26,11 +28,22 @@ enum Command {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
+    /// Write a scenario's inputs, deterministic from a seed
+    #[command(subcommand)]
+    Gen(Gen),
     /// Write DIR/REPORT.md, its charts and verdicts from a scripts/compare.sh results folder
     Report {
         /// The results folder (holds hyperfine/, summaries/ and meta.json)
         dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum Gen {
+    /// Two random n x n f64 matrices, a.mat and b.mat, for the matrix scenario
+    Matrix(decision_table::matrix::GenMatrixArgs),
+    /// Structured PNGs (gradients, shapes, noise) for the images scenario
+    Images(decision_table::images::GenImagesArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +66,23 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
+        Command::Gen(Gen::Matrix(args)) => decision_table::matrix::generate(&args).map(|(a, b)| {
+            println!(
+                "wrote {} and {} ({n} x {n})",
+                a.display(),
+                b.display(),
+                n = args.n
+            );
+        }),
+        Command::Gen(Gen::Images(args)) => decision_table::images::generate(&args).map(|paths| {
+            println!(
+                "wrote {} images of {}x{} in {}",
+                paths.len(),
+                args.width,
+                args.height,
+                args.out.display()
+            );
+        }),
         Command::Report { dir } => decision_table::report::write(&dir).map(|path| {
             println!("wrote {}", path.display());
         }),

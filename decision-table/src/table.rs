@@ -44,7 +44,7 @@ pub const ROWS: [Row; 10] = [
         job: "Image processing",
         chapter_choice: "multiprocessing",
         why: "CPU-bound; gets around the GIL",
-        scenario: None,
+        scenario: Some("images"),
     },
     Row {
         job: "Web scraping",
@@ -68,7 +68,7 @@ pub const ROWS: [Row; 10] = [
         job: "Mathematical computation",
         chapter_choice: "multiprocessing",
         why: "CPU-bound; parallel work",
-        scenario: None,
+        scenario: Some("matrix"),
     },
     Row {
         job: "Database reads and writes",

@@ -7,15 +7,22 @@
 //! cargo run -p multiprocessing -- cakes           # two cakes in two child processes (~1 s)
 //! cargo run -p multiprocessing -- queue           # a producer feeding consumer processes
 //! cargo run --release -p multiprocessing -- map   # Pool.map over CPU-bound tasks
+//! cargo run --release -p multiprocessing -- matrix data/matrix [--engine rayon]   # C = A x B
+//! cargo run --release -p multiprocessing -- images data/images [--engine rayon]   # PNGs
 //! cargo run -p multiprocessing -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::images::ImagesArgs;
+use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod engine;
+mod images;
 mod map;
+mod matrix;
 mod pool;
 mod process;
 mod queue;
@@ -45,6 +52,20 @@ enum Command {
     Queue(QueueArgs),
     /// Pool.map: CPU-bound tasks spread over a pool of worker processes that survives deaths
     Map(map::MapArgs),
+    /// CPU-bound math: C = A x B, blocks of rows on worker processes (or --engine rayon)
+    Matrix {
+        #[command(flatten)]
+        args: MatrixArgs,
+        #[command(flatten)]
+        engine: engine::EngineArgs,
+    },
+    /// CPU-bound images: blur, halve and gray PNGs on worker processes (or --engine rayon)
+    Images {
+        #[command(flatten)]
+        args: ImagesArgs,
+        #[command(flatten)]
+        engine: engine::EngineArgs,
+    },
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
@@ -61,6 +82,8 @@ fn main() -> ExitCode {
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
         Command::Map(args) => map::run(&args),
+        Command::Matrix { args, engine } => matrix::run(&args, &engine),
+        Command::Images { args, engine } => images::run(&args, &engine),
         Command::Worker => {
             return match worker::serve() {
                 Ok(()) => ExitCode::SUCCESS,

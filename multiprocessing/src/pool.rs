@@ -9,10 +9,15 @@
 //! its task becomes an error naming the process and how it died, the driver reaps it and starts
 //! a fresh worker for the next task, and the remaining tasks complete. Nothing waits on a dead
 //! process, so nothing hangs. Dropping the pool mid-run kills and reaps every child.
+//!
+//! A run can also be stopped on purpose ([`Pool::with_stop`]): once the flag is set, drivers
+//! hand out no more tasks; tasks already running finish, the rest are reported as never run.
 
 use crate::process::{Fault, Task, Worker};
 use decision_table::say;
 use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 /// What a pool run produced.
@@ -35,6 +40,7 @@ impl PoolRun {
 pub struct Pool {
     size: usize,
     fault: Option<Fault>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 struct Done {
@@ -53,12 +59,19 @@ impl Pool {
         Pool {
             size: size.max(1),
             fault: None,
+            stop: None,
         }
     }
 
     /// Make the worker that receives task `fault.task` die (tests of fault handling only).
     pub fn with_fault(mut self, fault: Option<Fault>) -> Pool {
         self.fault = fault;
+        self
+    }
+
+    /// Stop handing out tasks once `stop` is set (by `on_done`, say, after a bad input).
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Pool {
+        self.stop = Some(stop);
         self
     }
 
@@ -83,7 +96,8 @@ impl Pool {
         thread::scope(|s| {
             for _ in 0..self.size.min(n) {
                 let (tasks, events, fault) = (task_rx.clone(), event_tx.clone(), self.fault);
-                s.spawn(move || drive(job, tasks, events, fault));
+                let stop = self.stop.clone();
+                s.spawn(move || drive(job, tasks, events, fault, stop));
             }
             drop(event_tx);
             for event in event_rx {
@@ -114,9 +128,13 @@ fn drive(
     tasks: crossbeam_channel::Receiver<(usize, Value)>,
     events: crossbeam_channel::Sender<Event>,
     fault: Option<Fault>,
+    stop: Option<Arc<AtomicBool>>,
 ) {
     let mut worker: Option<Worker> = None;
     for (index, arg) in tasks {
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
         let send = |result| {
             let _ = events.send(Event::Done(Done { index, result }));
         };

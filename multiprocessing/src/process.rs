@@ -73,7 +73,9 @@ impl Reply {
         let u64_at = |at: usize| u64::from_le_bytes(frame[at..at + 8].try_into().expect("8 bytes"));
         let (tag, id, peak_kib) = (frame[0], u64_at(1), u64_at(13));
         let pid = u32::from_le_bytes(frame[9..13].try_into().expect("4 bytes"));
-        let body = frame.split_off(21);
+        // Drop the header in place: a reply can be megabytes, and split_off would copy it.
+        frame.drain(..21);
+        let body = frame;
         let result = match tag {
             0 => Ok(body),
             1 => Err(String::from_utf8_lossy(&body).into_owned()),

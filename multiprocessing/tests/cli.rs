@@ -215,7 +215,10 @@ fn bad_input_is_refused() {
 
 #[test]
 fn help_lists_the_examples_but_not_the_worker() {
-    assert_help_lists(EXE, &["cakes", "workers", "queue", "map"]);
+    assert_help_lists(
+        EXE,
+        &["cakes", "workers", "queue", "map", "matrix", "images"],
+    );
     let out = run(EXE, &["--help"]);
     assert!(!out.stdout.contains("Serve tasks"));
 }

@@ -5,14 +5,20 @@
 //! cargo run -p serial                    # the chapter's two cakes, one after the other (~2 s)
 //! cargo run -p serial -- workers         # five 2 s workers in a row (~10 s)
 //! cargo run -p serial -- queue --json    # fill a queue, then empty it; one JSON summary
+//! cargo run --release -p serial -- matrix data/matrix        # C = A x B on one core
+//! cargo run --release -p serial -- images data/images        # blur, halve, gray, one PNG at a time
 //! cargo run -p serial -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::images::ImagesArgs;
+use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod images;
+mod matrix;
 mod queue;
 mod workers;
 
@@ -37,6 +43,10 @@ enum Command {
     Workers(WorkersArgs),
     /// A bounded queue on one thread: the producer fills it, the consumer empties it, in turns
     Queue(QueueArgs),
+    /// CPU-bound math: C = A x B by blocks of rows, one block after another (run with --release)
+    Matrix(MatrixArgs),
+    /// CPU-bound images: blur, halve and gray PNGs, one after another (run with --release)
+    Images(ImagesArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +56,8 @@ fn main() -> ExitCode {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::Matrix(args) => matrix::run(&args),
+        Command::Images(args) => images::run(&args),
     };
     decision_table::contract::exit(result)
 }

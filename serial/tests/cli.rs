@@ -67,5 +67,5 @@ fn bad_input_is_refused() {
 
 #[test]
 fn help_lists_the_examples() {
-    assert_help_lists(EXE, &["cakes", "workers", "queue"]);
+    assert_help_lists(EXE, &["cakes", "workers", "queue", "matrix", "images"]);
 }

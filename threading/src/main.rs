@@ -7,14 +7,21 @@
 //! cargo run -p threading -- cakes        # two cakes on two threads (~1 s)
 //! cargo run -p threading -- race         # a lost-update race beside two correct counters
 //! cargo run -p threading -- queue        # one producer, several consumers, a crossbeam channel
+//! cargo run --release -p threading -- matrix data/matrix [--gil]   # C = A x B on a thread pool
+//! cargo run --release -p threading -- images data/images [--gil]   # PNGs on a thread pool
 //! cargo run -p threading -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::images::ImagesArgs;
+use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod gil;
+mod images;
+mod matrix;
 mod queue;
 mod race;
 mod workers;
@@ -42,6 +49,20 @@ enum Command {
     Race(race::RaceArgs),
     /// A producer and several consumer threads around a bounded crossbeam channel
     Queue(QueueArgs),
+    /// CPU-bound math: C = A x B by blocks of rows on a thread pool; --gil emulates CPython's GIL
+    Matrix {
+        #[command(flatten)]
+        args: MatrixArgs,
+        #[command(flatten)]
+        gil: gil::GilArgs,
+    },
+    /// CPU-bound images: blur, halve and gray PNGs on a thread pool; --gil emulates CPython's GIL
+    Images {
+        #[command(flatten)]
+        args: ImagesArgs,
+        #[command(flatten)]
+        gil: gil::GilArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +76,8 @@ fn main() -> ExitCode {
         Command::Workers(args) => workers::run(&args),
         Command::Race(args) => race::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::Matrix { args, gil } => matrix::run(&args, &gil),
+        Command::Images { args, gil } => images::run(&args, &gil),
     };
     decision_table::contract::exit(result)
 }

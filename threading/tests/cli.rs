@@ -110,5 +110,8 @@ fn bad_input_is_refused() {
 
 #[test]
 fn help_lists_the_examples() {
-    assert_help_lists(EXE, &["cakes", "workers", "race", "queue"]);
+    assert_help_lists(
+        EXE,
+        &["cakes", "workers", "race", "queue", "matrix", "images"],
+    );
 }

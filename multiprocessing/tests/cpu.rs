@@ -1,0 +1,223 @@
+//! `matrix` and `images` on worker processes and on rayon, on small inputs made in-process:
+//! every variant's digest must equal the library's single-threaded reference. And the pool
+//! survives its workers: a worker that dies mid-run fails its item, is replaced, and the rest
+//! complete; Ctrl-C in the middle leaves no worker behind.
+
+use decision_table::Summary;
+use decision_table::testing::{
+    TEST_SIGMA, assert_cpu_bad_inputs, assert_refused, cpu_inputs, parse_summary, partial_files,
+    run, run_json,
+};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_multiprocessing");
+
+fn pids(s: &Summary) -> Vec<u32> {
+    s.extra["pids"]
+        .as_array()
+        .expect("pids")
+        .iter()
+        .map(|p| p.as_u64().expect("pid") as u32)
+        .collect()
+}
+
+/// Alive means present and not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+/// Children of every thread of `pid`: the pool's driver threads each start their own worker.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return vec![];
+    };
+    threads
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+#[test]
+fn every_engine_matches_the_reference() {
+    let inputs = cpu_inputs(37, 5);
+    let out = inputs.dir.path().join("out");
+    for engine in ["processes", "rayon"] {
+        for workers in ["1", "3"] {
+            let dir = inputs.matrix.to_str().unwrap();
+            let args = [
+                "matrix",
+                dir,
+                "--block-rows",
+                "8",
+                "--workers",
+                workers,
+                "--engine",
+                engine,
+            ];
+            let (s, _) = run_json(EXE, &args);
+            assert_eq!(s.digest, inputs.matrix_digest, "{args:?}");
+            assert_eq!((s.variant.as_str(), s.items), (engine, 5));
+
+            let (imgs, out) = (inputs.images.to_str().unwrap(), out.to_str().unwrap());
+            let mut args = vec!["images", imgs, "--out", out, "--sigma", TEST_SIGMA];
+            args.extend(["--workers", workers, "--engine", engine]);
+            let (s, _) = run_json(EXE, &args);
+            assert_eq!(s.digest, inputs.images_digest, "{args:?}");
+            assert_eq!((s.variant.as_str(), s.items, s.failed), (engine, 5, 0));
+        }
+    }
+}
+
+#[test]
+fn worker_processes_are_real_and_gone_after_the_run() {
+    let inputs = cpu_inputs(37, 1);
+    let args = [
+        "matrix",
+        inputs.matrix.to_str().unwrap(),
+        "--block-rows",
+        "4",
+        "--workers",
+        "2",
+    ];
+    let (s, _) = run_json(EXE, &args);
+    let kids = pids(&s);
+    assert_eq!(kids.len(), 2);
+    assert!(!kids.contains(&std::process::id()));
+    assert!(kids.iter().all(|&p| !alive(p)), "a worker outlived the run");
+}
+
+/// Run with a worker dying on task 2: it fails, is replaced, the rest complete, exit 1.
+fn survive_a_death(args: &[&str], how: &str, says: &str) -> Summary {
+    let mut all = args.to_vec();
+    all.extend([
+        "--workers",
+        "2",
+        "--die-on-task",
+        "2",
+        "--die-how",
+        how,
+        "--json",
+    ]);
+    let out = run(EXE, &all);
+    assert_eq!(out.status.code(), Some(1), "{how}: {}", out.stderr);
+    let s = parse_summary(&out.stdout);
+    assert_eq!(
+        (s.failed, s.extra["replaced"].as_u64()),
+        (1, Some(1)),
+        "{how}"
+    );
+    assert!(
+        out.stderr.contains("while running task 2") && out.stderr.contains(says),
+        "{how}: {}",
+        out.stderr
+    );
+    assert!(
+        pids(&s).iter().all(|&p| !alive(p)),
+        "{how}: a worker outlived the run"
+    );
+    s
+}
+
+#[test]
+fn a_dying_worker_fails_one_item_and_the_rest_complete() {
+    let inputs = cpu_inputs(37, 5);
+    let matrix = [
+        "matrix",
+        inputs.matrix.to_str().unwrap(),
+        "--block-rows",
+        "8",
+    ];
+    for (how, says) in [
+        ("kill", "killed by signal 9"),
+        ("panic", "exited with status 101"),
+        ("exit", "exited with status 3"),
+    ] {
+        let s = survive_a_death(&matrix, how, says);
+        assert_eq!(s.items, 5);
+        assert_ne!(
+            s.digest, inputs.matrix_digest,
+            "a lost block must show in the digest"
+        );
+
+        let out = inputs.dir.path().join(format!("out-{how}"));
+        let (imgs, out_s) = (inputs.images.to_str().unwrap(), out.to_str().unwrap());
+        let images = ["images", imgs, "--out", out_s, "--sigma", TEST_SIGMA];
+        // Without --keep-going: a dead worker is not a bad input, so the run goes on.
+        let s = survive_a_death(&images, how, says);
+        assert_eq!(s.items, 5);
+        let written = std::fs::read_dir(&out).unwrap().count();
+        assert_eq!(written, 4, "every image but the dead worker's");
+        assert!(!out.join("img-002.png").exists());
+        assert!(partial_files(&out).is_empty());
+    }
+}
+
+#[test]
+fn rayon_has_no_worker_to_kill() {
+    assert_refused(
+        EXE,
+        &["matrix", "--engine", "rayon", "--die-on-task", "1"],
+        "--engine processes",
+    );
+}
+
+#[test]
+fn ctrl_c_in_the_middle_leaves_no_orphans() {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    use std::os::unix::process::CommandExt;
+    // Long enough in a debug build to be interrupted: many blocks of a 400 x 400 product.
+    let inputs = cpu_inputs(400, 1);
+    let mut child = Command::new(EXE)
+        .args([
+            "matrix",
+            inputs.matrix.to_str().unwrap(),
+            "--block-rows",
+            "2",
+            "--workers",
+            "2",
+        ])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let kids = loop {
+        let kids = children_of(child.id());
+        if kids.len() == 2 {
+            break kids;
+        }
+        if Instant::now() > deadline || child.try_wait().expect("try_wait").is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the workers never started (or the run ended first)");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Ctrl-C in a terminal sends SIGINT to the whole foreground process group.
+    killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("killpg");
+    let status = child.wait().expect("wait");
+    assert!(!status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while kids.iter().any(|&p| alive(p)) {
+        assert!(Instant::now() < deadline, "orphaned workers: {kids:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_inputs_are_named_and_keep_going_counts_them() {
+    assert_cpu_bad_inputs(EXE, &["--workers", "2"]);
+    assert_cpu_bad_inputs(EXE, &["--workers", "2", "--engine", "rayon"]);
+}
