@@ -11,10 +11,13 @@
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use std::process::ExitCode;
 
 mod cakes;
+mod downloads;
 mod queue;
+mod requests;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -49,6 +52,10 @@ enum Command {
     Workers(WorkersArgs),
     /// A producer task and consumer tasks around a bounded tokio mpsc channel
     Queue(QueueArgs),
+    /// Download every file of the server's manifest as tasks, K in flight
+    Downloads(DownloadsArgs),
+    /// GET /api/items/0..N as tasks, K in flight (try K = 1000), and add up a field
+    Requests(RequestsArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +68,8 @@ fn main() -> ExitCode {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::Downloads(args) => downloads::run(&args),
+        Command::Requests(args) => requests::run(&args),
     };
     decision_table::contract::exit(result)
 }

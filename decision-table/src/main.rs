@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p decision-table            # the chapter's table
 //! cargo run -p decision-table -- --help  # the tools
+//! cargo run --release -p decision-table -- serve --port 8000   # the local HTTP server
 //! ```
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Print the chapter's decision table (the default)
     Table,
+    /// The local HTTP server of the downloads and requests scenarios (latency, bandwidth, faults)
+    Serve(decision_table::server::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
             print!("{}", decision_table::table::render());
             Ok(())
         }
+        Command::Serve(args) => decision_table::server::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,13 +12,16 @@
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use std::process::ExitCode;
 
 mod cakes;
+mod downloads;
 mod map;
 mod pool;
 mod process;
 mod queue;
+mod requests;
 mod worker;
 mod workers;
 
@@ -45,6 +48,10 @@ enum Command {
     Queue(QueueArgs),
     /// Pool.map: CPU-bound tasks spread over a pool of worker processes that survives deaths
     Map(map::MapArgs),
+    /// Download every file of the server's manifest on a pool of K processes
+    Downloads(DownloadsArgs),
+    /// GET /api/items/0..N on a pool of K processes and add up a field
+    Requests(RequestsArgs),
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
@@ -60,6 +67,8 @@ fn main() -> ExitCode {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::Downloads(args) => downloads::run(&args),
+        Command::Requests(args) => requests::run(&args),
         Command::Map(args) => map::run(&args),
         Command::Worker => {
             return match worker::serve() {

@@ -18,6 +18,8 @@ fn dispatch(job: &str, arg: Value) -> Result<Vec<u8>> {
         "worker" => crate::workers::job(arg),
         "queue-item" => crate::queue::job(arg),
         "map" => crate::map::job(arg),
+        "download" => crate::downloads::job(arg),
+        "request" => crate::requests::job(arg),
         other => bail!("this worker knows no job called '{other}'"),
     }
 }

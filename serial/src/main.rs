@@ -10,10 +10,13 @@
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use std::process::ExitCode;
 
 mod cakes;
+mod downloads;
 mod queue;
+mod requests;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -37,6 +40,10 @@ enum Command {
     Workers(WorkersArgs),
     /// A bounded queue on one thread: the producer fills it, the consumer empties it, in turns
     Queue(QueueArgs),
+    /// Download every file of the server's manifest, one after another
+    Downloads(DownloadsArgs),
+    /// GET /api/items/0..N one after another and add up a field
+    Requests(RequestsArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +53,8 @@ fn main() -> ExitCode {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::Downloads(args) => downloads::run(&args),
+        Command::Requests(args) => requests::run(&args),
     };
     decision_table::contract::exit(result)
 }

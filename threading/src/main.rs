@@ -12,11 +12,14 @@
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use std::process::ExitCode;
 
 mod cakes;
+mod downloads;
 mod queue;
 mod race;
+mod requests;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -42,6 +45,10 @@ enum Command {
     Race(race::RaceArgs),
     /// A producer and several consumer threads around a bounded crossbeam channel
     Queue(QueueArgs),
+    /// Download every file of the server's manifest on K threads sharing one client
+    Downloads(DownloadsArgs),
+    /// GET /api/items/0..N on K threads (try K = 1000) and add up a field
+    Requests(RequestsArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +62,8 @@ fn main() -> ExitCode {
         Command::Workers(args) => workers::run(&args),
         Command::Race(args) => race::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::Downloads(args) => downloads::run(&args),
+        Command::Requests(args) => requests::run(&args),
     };
     decision_table::contract::exit(result)
 }
