@@ -6,6 +6,8 @@
 //! cargo run -p asyncio                   # the chapter's five tasks with gather (~2 s)
 //! cargo run -p asyncio -- cakes          # two cakes as two tasks on one thread (~1 s)
 //! cargo run -p asyncio -- queue          # a producer task and consumer tasks around an mpsc
+//! cargo run --release -p asyncio -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
+//! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p asyncio -- --help
 //! ```
 

@@ -41,6 +41,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// Where the clients look for the server unless told otherwise.
@@ -454,6 +455,9 @@ pub fn settle(entry: &FileEntry, out: &Path, outcome: &FileOutcome) {
 // Progress and resources.
 
 static PEAK_THREADS: AtomicU64 = AtomicU64::new(0);
+/// How often the sampler reads the thread count: often enough to catch a peak that lasts a few
+/// milliseconds, rarely enough (a read costs tens of microseconds) not to weigh on the run.
+const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 
 /// The number of threads this process has now (`Threads:` in /proc/self/status).
 pub fn threads_now() -> Option<u64> {
@@ -471,17 +475,65 @@ pub fn note_threads() {
     }
 }
 
-/// The most threads this process had at any [`note_threads`].
+/// The most threads this process had at any sample.
 pub fn peak_threads() -> u64 {
     note_threads();
     PEAK_THREADS.load(Ordering::Relaxed)
 }
 
-/// One item done: the progress bar (only when stdout is a terminal, never with `--json`), and
-/// a sample of the thread count, so the peak is seen while every worker is alive.
+/// A thread that reads the thread count every [`SAMPLE_EVERY`] while a run goes on, and does
+/// not count itself. Sampling from the work itself would miss peaks: a process pool's parent
+/// is busy starting threads and processes exactly while it has the most of them.
+struct Sampler {
+    stop: Mutex<Option<mpsc::Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Sampler {
+    fn start() -> Sampler {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("thread-count".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                loop {
+                    if let Some(n) = threads_now() {
+                        PEAK_THREADS.fetch_max(n.saturating_sub(1), Ordering::Relaxed);
+                    }
+                    if stopped.recv_timeout(SAMPLE_EVERY) != Err(mpsc::RecvTimeoutError::Timeout) {
+                        break;
+                    }
+                }
+            })
+            // Without a sampler the peak is only read at the start and the end: a lower figure,
+            // never a failed run.
+            .ok();
+        Sampler {
+            stop: Mutex::new(Some(stop)),
+            thread: Mutex::new(thread),
+        }
+    }
+
+    fn stop(&self) {
+        drop(self.stop.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A run's progress: a bar (only when stdout is a terminal, never with `--json`), and the
+/// thread-count sampler behind the `os_threads` figure, from `new` to `finish`.
 #[derive(Clone)]
 pub struct Progress {
     bar: ProgressBar,
+    sampler: Arc<Sampler>,
 }
 
 impl Progress {
@@ -498,15 +550,19 @@ impl Progress {
             bar
         };
         note_threads();
-        Progress { bar }
+        Progress {
+            bar,
+            sampler: Arc::new(Sampler::start()),
+        }
     }
 
+    /// One more item done.
     pub fn done(&self) {
         self.bar.inc(1);
-        note_threads();
     }
 
     pub fn finish(&self) {
+        self.sampler.stop();
         self.bar.finish_and_clear();
     }
 }

@@ -393,60 +393,126 @@ pub fn assert_a_dead_server_fails_fast(exe: &str) {
     assert!(out.names().is_empty());
 }
 
-/// K requests in flight at once: `count` requests of 300 ms latency with K = count take about
-/// one latency, far from `count` of them.
-pub fn assert_requests_overlap(exe: &str) {
-    let srv = server::start(&ServeArgs {
-        latency_ms: 300,
-        ..small(1, 0)
-    })
-    .expect("a server");
-    let (s, _) = run_json(
-        exe,
-        &[
-            "requests",
-            "--url",
-            &srv.url(),
-            "--count",
-            "8",
-            "--workers",
-            "8",
-        ],
-    );
-    assert!(s.wall_s >= 0.3, "{} s is less than one latency", s.wall_s);
-    assert!(
-        s.wall_s < 1.2,
-        "8 requests of 300 ms, 8 at a time, took {} s: they did not overlap",
-        s.wall_s
-    );
-    assert!((s.extra["ideal_s"].as_f64().expect("ideal_s") - 0.3).abs() < 1e-9);
+/// Does a model keep several requests in flight? `Overlap`: 8 requests of 300 ms latency with
+/// K = 8 take about one latency, far from eight. `OneAtATime` (serial): 4 requests of 200 ms
+/// take four latencies whatever `--workers` says.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Concurrency {
+    Overlap,
+    OneAtATime,
 }
 
-/// One request at a time: `count` requests take `count` latencies.
-pub fn assert_requests_take_turns(exe: &str) {
+pub fn assert_requests_concurrency(exe: &str, concurrency: Concurrency) {
+    let (latency_ms, count) = match concurrency {
+        Concurrency::Overlap => (300, 8),
+        Concurrency::OneAtATime => (200, 4),
+    };
     let srv = server::start(&ServeArgs {
-        latency_ms: 200,
+        latency_ms,
         ..small(1, 0)
     })
     .expect("a server");
-    let (s, _) = run_json(
-        exe,
-        &[
-            "requests",
-            "--url",
-            &srv.url(),
-            "--count",
-            "4",
-            "--workers",
-            "8",
-        ],
-    );
-    assert!(
-        s.wall_s >= 0.8,
-        "4 requests of 200 ms in turn took only {} s",
-        s.wall_s
-    );
-    assert_eq!(s.workers, 1);
+    let count_s = count.to_string();
+    let flags = [
+        "requests",
+        "--url",
+        &srv.url(),
+        "--count",
+        &count_s,
+        "--workers",
+        "8",
+    ];
+    let (s, _) = run_json(exe, &flags);
+    let latency = latency_ms as f64 / 1000.0;
+    match concurrency {
+        Concurrency::Overlap => {
+            assert!(
+                s.wall_s >= latency,
+                "{} s is less than one latency",
+                s.wall_s
+            );
+            assert!(
+                s.wall_s < 4.0 * latency,
+                "{count} requests of {latency_ms} ms, {count} at a time, took {} s: they did not overlap",
+                s.wall_s
+            );
+            assert!((s.extra["ideal_s"].as_f64().expect("ideal_s") - latency).abs() < 1e-9);
+        }
+        Concurrency::OneAtATime => {
+            assert!(
+                s.wall_s >= count as f64 * latency,
+                "{count} requests of {latency_ms} ms in turn took only {} s",
+                s.wall_s
+            );
+            assert_eq!(s.workers, 1);
+        }
+    }
+    // What each model spent on those requests in flight: threads, processes or neither.
+    let threads = s.extra["os_threads"].as_u64().expect("os_threads");
+    let processes = s.extra["processes"].as_u64().expect("processes");
+    match s.model.as_str() {
+        "threading" => assert!(threads >= 8 && processes == 1, "{threads} threads"),
+        "multiprocessing" => assert_eq!(processes, 9, "the parent and 8 workers"),
+        "asyncio" => assert_eq!((threads, processes), (1, 1), "one thread runs every task"),
+        _ => assert!(threads <= 2 && processes == 1, "{threads} threads"),
+    }
+}
+
+/// Every check of this module, as the `#[test]`s of a crate's `tests/io.rs`:
+///
+/// ```text
+/// decision_table::io_tests!(env!("CARGO_BIN_EXE_threading"), Overlap);
+/// ```
+#[macro_export]
+macro_rules! io_tests {
+    ($exe:expr, $concurrency:ident) => {
+        use $crate::testing_io as io;
+
+        #[test]
+        fn downloads_match_the_reference() {
+            io::assert_downloads_match_the_reference($exe);
+        }
+
+        #[test]
+        fn requests_match_the_reference() {
+            io::assert_requests_match_the_reference($exe);
+        }
+
+        #[test]
+        fn every_fault_kind_is_survived() {
+            io::assert_every_fault_kind_is_survived($exe);
+        }
+
+        #[test]
+        fn files_out_of_retries_are_reported_by_name() {
+            io::assert_files_out_of_retries_are_reported_by_name($exe);
+        }
+
+        #[test]
+        fn requests_survive_faults() {
+            io::assert_requests_survive_faults($exe);
+        }
+
+        #[test]
+        fn a_dead_server_fails_fast() {
+            io::assert_a_dead_server_fails_fast($exe);
+        }
+
+        #[test]
+        fn requests_concurrency() {
+            io::assert_requests_concurrency($exe, io::Concurrency::$concurrency);
+        }
+
+        #[test]
+        fn io_flags_are_checked() {
+            io::assert_io_flags_are_checked($exe);
+        }
+
+        #[test]
+        fn help_lists_the_io_scenarios() {
+            $crate::testing::assert_help_lists($exe, &["downloads", "requests"]);
+        }
+    };
 }
 
 /// Nonsense flags are refused by name, before anything runs.

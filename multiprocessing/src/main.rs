@@ -7,6 +7,8 @@
 //! cargo run -p multiprocessing -- cakes           # two cakes in two child processes (~1 s)
 //! cargo run -p multiprocessing -- queue           # a producer feeding consumer processes
 //! cargo run --release -p multiprocessing -- map   # Pool.map over CPU-bound tasks
+//! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
+//! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --workers 100
 //! cargo run -p multiprocessing -- --help
 //! ```
 

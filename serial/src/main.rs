@@ -5,6 +5,8 @@
 //! cargo run -p serial                    # the chapter's two cakes, one after the other (~2 s)
 //! cargo run -p serial -- workers         # five 2 s workers in a row (~10 s)
 //! cargo run -p serial -- queue --json    # fill a queue, then empty it; one JSON summary
+//! cargo run --release -p serial -- downloads --url http://127.0.0.1:8000   # start `decision-table serve` first
+//! cargo run --release -p serial -- requests --url http://127.0.0.1:8000
 //! cargo run -p serial -- --help
 //! ```
 

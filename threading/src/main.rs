@@ -7,6 +7,8 @@
 //! cargo run -p threading -- cakes        # two cakes on two threads (~1 s)
 //! cargo run -p threading -- race         # a lost-update race beside two correct counters
 //! cargo run -p threading -- queue        # one producer, several consumers, a crossbeam channel
+//! cargo run --release -p threading -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
+//! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p threading -- --help
 //! ```
 
