@@ -68,6 +68,8 @@ pub const DEFAULT_PORT: u16 = 8000;
 pub const MAX_SIZE: u64 = 1 << 30;
 /// The most files the server lists.
 pub const MAX_FILES: usize = 100_000;
+/// Connections the kernel queues for us before we accept them.
+const BACKLOG: u32 = 1024;
 /// How long a graceful shutdown waits for responses in flight before cutting them.
 const GRACE: Duration = Duration::from_secs(5);
 /// How long a body cut short waits for its first half to leave before the connection is closed.
@@ -707,12 +709,16 @@ async fn serve(
     let _ = tokio::time::timeout(GRACE, graceful.shutdown()).await;
 }
 
-fn bind(port: u16) -> Result<std::net::TcpListener> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port))
-        .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
-    listener
-        .set_nonblocking(true)
-        .context("cannot make the listening socket non-blocking")?;
+/// Listen on 127.0.0.1:`port` with room for a thousand connections arriving at once: std's
+/// `TcpListener::bind` queues 128, and a client opening 1000 connections together would see
+/// the rest dropped and retried a second later. Must run inside the runtime that will serve.
+fn bind(port: u16) -> Result<TcpListener> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let socket = tokio::net::TcpSocket::new_v4().context("cannot create a socket")?;
+    let listener = socket
+        .bind(addr)
+        .and_then(|()| socket.listen(BACKLOG))
+        .with_context(|| format!("cannot listen on {addr}"))?;
     Ok(listener)
 }
 
@@ -785,26 +791,18 @@ impl Drop for Server {
 /// Start a server on 127.0.0.1:`args.port` (0 for a free port) on a background thread. It is
 /// ready to accept connections when this returns.
 pub fn start(args: &ServeArgs) -> Result<Server> {
-    let listener = bind(args.port)?;
+    let rt = runtime()?;
+    let listener = rt.block_on(async { bind(args.port) })?;
     let addr = listener.local_addr()?;
     let (state, close) = state(args)?;
     let stats = Arc::clone(&state.stats);
-    let rt = runtime()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("http-server-main".into())
         .spawn(move || {
-            rt.block_on(async move {
-                match TcpListener::from_std(listener) {
-                    Ok(listener) => {
-                        serve(listener, state, close, async {
-                            let _ = stopped.await;
-                        })
-                        .await
-                    }
-                    Err(e) => eprintln!("error: the server cannot use its socket: {e}"),
-                }
-            });
+            rt.block_on(serve(listener, state, close, async {
+                let _ = stopped.await;
+            }));
             // Dropping the runtime ends whatever the grace period left running.
         })
         .context("cannot start the server thread")?;
@@ -831,15 +829,15 @@ async fn signals() -> Result<impl std::future::Future<Output = ()>> {
 
 /// `decision-table serve`: serve until Ctrl-C or SIGTERM. The first stdout line is the address.
 pub fn run(args: &ServeArgs) -> Result<()> {
-    let listener = bind(args.port)?;
-    let addr = listener.local_addr()?;
-    let (state, close) = state(args)?;
-    let stats = Arc::clone(&state.stats);
     runtime()?.block_on(async move {
         // Watch for the signals before saying we are up: a caller that reads the first line and
         // sends SIGTERM at once must get a clean shutdown, not the default action.
         let stop = signals().await?;
-        let listener = TcpListener::from_std(listener)?;
+        // Bind before hashing the files, so a taken port is reported at once.
+        let listener = bind(args.port)?;
+        let addr = listener.local_addr()?;
+        let (state, close) = state(args)?;
+        let stats = Arc::clone(&state.stats);
         say!("listening on http://{addr}");
         let a = &state.args;
         say!(
@@ -859,10 +857,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
                 .unwrap_or_default(),
         );
         serve(listener, state, close, stop).await;
+        say!("{}", stats.line());
         anyhow::Ok(())
-    })?;
-    say!("{}", stats.line());
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! multiprocessing. `nonblocking.rs` beside this file is the same code for asyncio; `diff` the
 //! two to see what `async` changes: `.await` after every wait, and nothing else of substance.
 //!
-//! reqwest's blocking client runs a small tokio runtime on a thread of its own and hands each
-//! request to it; the calling thread blocks until its answer comes. So every thread of the
-//! threading model really is a thread parked on a network wait, as in Python.
+//! How reqwest's blocking client works matters for reading the figures: it runs a small tokio
+//! runtime on one thread of its own, which drives every socket, and each calling thread parks
+//! until its answer comes. So the threading model's K threads are K OS threads parked on
+//! network waits, as with Python's `requests` (their cost, a stack and a kernel task each, is
+//! real), but the bytes move on that one runtime thread rather than on the K threads.
 
 use super::{
     Failure, FileOutcome, HttpArgs, ItemOutcome, Outcome, Part, check_status, network, parse_about,
