@@ -95,6 +95,7 @@ header
 for crate in threading asyncio; do
     row "$RUNS" "$crate" requests --count 1000 --workers 1000
 done
+row "$RUNS" serial requests --count 1000
 
 echo
 # One digest per scenario, whatever the model, K or run.
