@@ -444,10 +444,12 @@ impl Drop for Part<'_> {
 }
 
 /// After a file's last attempt: a file that failed must not be left under its final name, not
-/// even an old copy from an earlier run.
+/// even an old copy from an earlier run, nor as a temporary file (a worker process killed
+/// mid-download never got to remove its own).
 pub fn settle(entry: &FileEntry, out: &Path, outcome: &FileOutcome) {
     if outcome.result.is_err() {
         let _ = std::fs::remove_file(out.join(&entry.name));
+        let _ = std::fs::remove_file(out.join(format!(".{}.part", entry.name)));
     }
 }
 
@@ -726,10 +728,12 @@ fn add_resources(run: &mut Run, ideal_s: f64, threads: Threads) {
         .extra("processes", threads.processes);
 }
 
-/// The closing lines and summary of a downloads run: every failed file by name.
+/// The closing lines and summary of a downloads run: every failed file by name, and nothing
+/// of it left in `out` (whoever ran it, and however it failed).
 pub fn finish_downloads(
     mut run: Run,
     manifest: &Manifest,
+    out: &Path,
     workers: usize,
     outcomes: &[FileOutcome],
     threads: Threads,
@@ -737,6 +741,7 @@ pub fn finish_downloads(
     let mut failed_files = Vec::new();
     let mut bytes = 0u64;
     for (entry, o) in manifest.files.iter().zip(outcomes) {
+        settle(entry, out, o);
         match &o.result {
             Ok(_) => bytes += entry.size,
             Err(e) => {
@@ -955,9 +960,10 @@ mod tests {
         assert_eq!(p.finish(Some(100)).unwrap(), entry.sha256);
         assert_eq!(std::fs::read(dir.join("f.bin")).unwrap(), content);
         assert!(!tmp.exists());
-        // A later failure removes the old copy.
+        // A later failure removes the old copy, and what a killed worker left behind.
+        std::fs::write(&tmp, b"half").unwrap();
         settle(&entry, &dir, &Outcome::failed("gave up"));
-        assert!(!dir.join("f.bin").exists());
+        assert!(!dir.join("f.bin").exists() && !tmp.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -788,8 +788,9 @@ impl Drop for Server {
     }
 }
 
-/// Start a server on 127.0.0.1:`args.port` (0 for a free port) on a background thread. It is
-/// ready to accept connections when this returns.
+/// Start a server on 127.0.0.1:`args.port` (0 for a free port) on a background thread with a
+/// runtime of its own, so call it from plain (non-async) code such as a `#[test]`. It is ready
+/// to accept connections when this returns.
 pub fn start(args: &ServeArgs) -> Result<Server> {
     let rt = runtime()?;
     let listener = rt.block_on(async { bind(args.port) })?;

@@ -57,6 +57,7 @@ pub fn run(args: &DownloadsArgs) -> Result<Summary> {
     Ok(fetch::finish_downloads(
         run,
         &manifest,
+        &args.out,
         args.workers,
         &outcomes,
         tally.threads(),

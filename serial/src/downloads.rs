@@ -36,6 +36,7 @@ pub fn run(args: &DownloadsArgs) -> Result<Summary> {
     Ok(fetch::finish_downloads(
         run,
         &manifest,
+        &args.out,
         1,
         &outcomes,
         Threads::this_process(),

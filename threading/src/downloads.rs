@@ -62,6 +62,7 @@ pub fn run(args: &DownloadsArgs) -> Result<Summary> {
     Ok(fetch::finish_downloads(
         run,
         &manifest,
+        &args.out,
         args.workers,
         &outcomes,
         Threads::this_process(),
