@@ -179,7 +179,7 @@ fn quick(url: &str, retries: u32) -> Vec<String> {
         "--retries",
         &retries.to_string(),
         "--timeout-ms",
-        "250",
+        "400",
         "--backoff-ms",
         "10",
     ]
