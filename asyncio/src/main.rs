@@ -8,20 +8,25 @@
 //! cargo run -p asyncio -- queue          # a producer task and consumer tasks around an mpsc
 //! cargo run --release -p asyncio -- matrix data/matrix [--variant blocking]   # CPU work and the loop
 //! cargo run --release -p asyncio -- images data/images [--variant blocking]
+//! cargo run --release -p asyncio -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
+//! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p asyncio -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use decision_table::images::ImagesArgs;
 use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
 mod cpu;
+mod downloads;
 mod images;
 mod matrix;
 mod queue;
+mod requests;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -70,6 +75,10 @@ enum Command {
         #[command(flatten)]
         cpu: cpu::CpuArgs,
     },
+    /// Download every file of the server's manifest as tasks, K in flight
+    Downloads(DownloadsArgs),
+    /// GET /api/items/0..N as tasks, K in flight (try K = 1000), and add up a field
+    Requests(RequestsArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +93,8 @@ fn main() -> ExitCode {
         Command::Queue(args) => queue::run(&args),
         Command::Matrix { args, cpu } => matrix::run(&args, &cpu),
         Command::Images { args, cpu } => images::run(&args, &cpu),
+        Command::Downloads(args) => downloads::run(&args),
+        Command::Requests(args) => requests::run(&args),
     };
     decision_table::contract::exit(result)
 }

@@ -6,13 +6,15 @@
 //! ([`contract`]) with CPU time and peak memory that count child processes ([`usage`]), the
 //! digest that proves every model computed the same thing ([`digest`]), the frames processes
 //! talk in ([`frame`]), the seeded generator behind every input ([`rng`]), and the chapter's
-//! own examples' data ([`chapter`]).
+//! own examples' data ([`chapter`]), and the I/O-bound scenarios' local HTTP server
+//! ([`server`]) and client side ([`fetch`]).
 
 pub mod chapter;
 pub mod cli;
 pub mod console;
 pub mod contract;
 pub mod digest;
+pub mod fetch;
 pub mod files;
 pub mod frame;
 pub mod images;
@@ -20,6 +22,7 @@ pub mod items;
 pub mod matrix;
 pub mod report;
 pub mod rng;
+pub mod server;
 pub mod table;
 pub mod usage;
 
@@ -27,3 +30,5 @@ pub use contract::{Run, Summary};
 
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "testing")]
+pub mod testing_io;

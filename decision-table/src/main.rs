@@ -5,6 +5,7 @@
 //! cargo run -p decision-table -- report results     # REPORT.md from a scripts/compare.sh run
 //! cargo run --release -p decision-table -- gen matrix --n 1024 --seed 42 --out data/matrix
 //! cargo run --release -p decision-table -- gen images --count 32 --seed 42 --out data/images
+//! cargo run --release -p decision-table -- serve --port 8000   # the local HTTP server
 //! cargo run -p decision-table -- --help             # every tool
 //! ```
 
@@ -31,6 +32,8 @@ enum Command {
     /// Write a scenario's inputs, deterministic from a seed
     #[command(subcommand)]
     Gen(Gen),
+    /// The local HTTP server of the downloads and requests scenarios (latency, bandwidth, faults)
+    Serve(decision_table::server::ServeArgs),
     /// Write DIR/REPORT.md, its charts and verdicts from a scripts/compare.sh results folder
     Report {
         /// The results folder (holds hyperfine/, summaries/ and meta.json)
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Report { dir } => decision_table::report::write(&dir).map(|path| {
             println!("wrote {}", path.display());
         }),
+        Command::Serve(args) => decision_table::server::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,7 +20,7 @@ pub const ROWS: [Row; 10] = [
         job: "Many HTTP requests",
         chapter_choice: "asyncio",
         why: "waiting on the network; scales to many connections",
-        scenario: None,
+        scenario: Some("requests"),
     },
     Row {
         job: "Processing large files",
@@ -32,7 +32,7 @@ pub const ROWS: [Row; 10] = [
         job: "Downloading files",
         chapter_choice: "threading",
         why: "waiting on the network; simple to write",
-        scenario: None,
+        scenario: Some("downloads"),
     },
     Row {
         job: "Responsive GUI",
@@ -50,7 +50,7 @@ pub const ROWS: [Row; 10] = [
         job: "Web scraping",
         chapter_choice: "asyncio or threading",
         why: "waiting on the network; depends on the library",
-        scenario: None,
+        scenario: Some("requests"),
     },
     Row {
         job: "Machine-learning training",

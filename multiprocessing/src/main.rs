@@ -9,16 +9,20 @@
 //! cargo run --release -p multiprocessing -- map   # Pool.map over CPU-bound tasks
 //! cargo run --release -p multiprocessing -- matrix data/matrix [--engine rayon]   # C = A x B
 //! cargo run --release -p multiprocessing -- images data/images [--engine rayon]   # PNGs
+//! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
+//! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --workers 100
 //! cargo run -p multiprocessing -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use decision_table::images::ImagesArgs;
 use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod downloads;
 mod engine;
 mod images;
 mod map;
@@ -26,6 +30,7 @@ mod matrix;
 mod pool;
 mod process;
 mod queue;
+mod requests;
 mod worker;
 mod workers;
 
@@ -66,6 +71,10 @@ enum Command {
         #[command(flatten)]
         engine: engine::EngineArgs,
     },
+    /// Download every file of the server's manifest on a pool of K processes
+    Downloads(DownloadsArgs),
+    /// GET /api/items/0..N on a pool of K processes and add up a field
+    Requests(RequestsArgs),
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
@@ -81,6 +90,8 @@ fn main() -> ExitCode {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::Downloads(args) => downloads::run(&args),
+        Command::Requests(args) => requests::run(&args),
         Command::Map(args) => map::run(&args),
         Command::Matrix { args, engine } => matrix::run(&args, &engine),
         Command::Images { args, engine } => images::run(&args, &engine),

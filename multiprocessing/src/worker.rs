@@ -20,6 +20,8 @@ fn dispatch(job: &str, arg: Value) -> Result<Vec<u8>> {
         "map" => crate::map::job(arg),
         "matrix-block" => crate::matrix::job(arg),
         "image" => crate::images::job(arg),
+        "download" => crate::downloads::job(arg),
+        "request" => crate::requests::job(arg),
         other => bail!("this worker knows no job called '{other}'"),
     }
 }

@@ -7,19 +7,24 @@
 //! cargo run -p serial -- queue --json    # fill a queue, then empty it; one JSON summary
 //! cargo run --release -p serial -- matrix data/matrix        # C = A x B on one core
 //! cargo run --release -p serial -- images data/images        # blur, halve, gray, one PNG at a time
+//! cargo run --release -p serial -- downloads --url http://127.0.0.1:8000   # start `decision-table serve` first
+//! cargo run --release -p serial -- requests --url http://127.0.0.1:8000
 //! cargo run -p serial -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use decision_table::images::ImagesArgs;
 use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod downloads;
 mod images;
 mod matrix;
 mod queue;
+mod requests;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -47,6 +52,10 @@ enum Command {
     Matrix(MatrixArgs),
     /// CPU-bound images: blur, halve and gray PNGs, one after another (run with --release)
     Images(ImagesArgs),
+    /// Download every file of the server's manifest, one after another
+    Downloads(DownloadsArgs),
+    /// GET /api/items/0..N one after another and add up a field
+    Requests(RequestsArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +67,8 @@ fn main() -> ExitCode {
         Command::Queue(args) => queue::run(&args),
         Command::Matrix(args) => matrix::run(&args),
         Command::Images(args) => images::run(&args),
+        Command::Downloads(args) => downloads::run(&args),
+        Command::Requests(args) => requests::run(&args),
     };
     decision_table::contract::exit(result)
 }

@@ -9,21 +9,26 @@
 //! cargo run -p threading -- queue        # one producer, several consumers, a crossbeam channel
 //! cargo run --release -p threading -- matrix data/matrix [--gil]   # C = A x B on a thread pool
 //! cargo run --release -p threading -- images data/images [--gil]   # PNGs on a thread pool
+//! cargo run --release -p threading -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
+//! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p threading -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use decision_table::images::ImagesArgs;
 use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod downloads;
 mod gil;
 mod images;
 mod matrix;
 mod queue;
 mod race;
+mod requests;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -63,6 +68,10 @@ enum Command {
         #[command(flatten)]
         gil: gil::GilArgs,
     },
+    /// Download every file of the server's manifest on K threads sharing one client
+    Downloads(DownloadsArgs),
+    /// GET /api/items/0..N on K threads (try K = 1000) and add up a field
+    Requests(RequestsArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +87,8 @@ fn main() -> ExitCode {
         Command::Queue(args) => queue::run(&args),
         Command::Matrix { args, gil } => matrix::run(&args, &gil),
         Command::Images { args, gil } => images::run(&args, &gil),
+        Command::Downloads(args) => downloads::run(&args),
+        Command::Requests(args) => requests::run(&args),
     };
     decision_table::contract::exit(result)
 }

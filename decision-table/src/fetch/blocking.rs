@@ -1,0 +1,170 @@
+//! One file, one item: the blocking client (reqwest's blocking API), for serial, threading and
+//! multiprocessing. `nonblocking.rs` beside this file is the same code for asyncio; `diff` the
+//! two to see what `async` changes: `.await` after every wait, and nothing else of substance.
+//!
+//! How reqwest's blocking client works matters for reading the figures: it runs a small tokio
+//! runtime on one thread of its own, which drives every socket, and each calling thread parks
+//! until its answer comes. So the threading model's K threads are K OS threads parked on
+//! network waits, as with Python's `requests` (their cost, a stack and a kernel task each, is
+//! real), but the bytes move on that one runtime thread rather than on the K threads.
+
+use super::{
+    Failure, FileOutcome, HttpArgs, ItemOutcome, Outcome, Part, check_status, network, parse_about,
+    parse_item, parse_manifest, settle, unreachable,
+};
+use crate::server::{About, FileEntry, Manifest};
+use anyhow::{Context, Result};
+use std::io::Read;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// A blocking HTTP client, shareable by any number of threads (`&Fetcher` is all they need).
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::blocking::Client,
+    http: HttpArgs,
+}
+
+impl Fetcher {
+    /// A client that keeps up to `workers` idle connections to the server, so `workers`
+    /// threads each reuse a connection instead of opening one per request.
+    pub fn new(http: &HttpArgs, workers: usize) -> Result<Fetcher> {
+        let client = reqwest::blocking::Client::builder()
+            .pool_max_idle_per_host(workers)
+            .timeout(http.timeout())
+            // Every retry is ours, counted and reported; the environment's proxies do not apply
+            // to a server on loopback.
+            .retry(reqwest::retry::never())
+            .no_proxy()
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Fetcher {
+            client,
+            http: http.clone(),
+        })
+    }
+
+    /// The one client of this process, made on first use and kept for the process's life: what
+    /// a worker process of a pool uses, so it reuses its connection from task to task. (Every
+    /// task of a run carries the same flags; the first one's are kept.)
+    pub fn for_this_process(http: &HttpArgs) -> Result<&'static Fetcher> {
+        static THIS_PROCESS: OnceLock<Fetcher> = OnceLock::new();
+        if let Some(fetcher) = THIS_PROCESS.get() {
+            return Ok(fetcher);
+        }
+        let fetcher = Fetcher::new(http, 1)?;
+        Ok(THIS_PROCESS.get_or_init(|| fetcher))
+    }
+
+    fn get(&self, path: &str) -> reqwest::Result<reqwest::blocking::Response> {
+        let url = format!("{}{path}", self.http.url);
+        self.client.get(url).timeout(self.http.timeout()).send()
+    }
+
+    /// One attempt at a small document that must be there: the first contact with the server.
+    fn document(&self, path: &str) -> Result<Vec<u8>> {
+        let url = format!("{}{path}", self.http.url);
+        let body = self
+            .get(path)
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.bytes())
+            .map_err(|e| unreachable(&url, &e))?;
+        Ok(body.to_vec())
+    }
+
+    /// `/`: what the server is and its knobs. Fails fast and clearly if nothing is listening.
+    pub fn about(&self) -> Result<About> {
+        let body = self.document("/")?;
+        parse_about(&self.http.url, &body)
+    }
+
+    /// `/manifest`: the files to download. Fails fast and clearly if nothing is listening.
+    pub fn manifest(&self) -> Result<Manifest> {
+        let body = self.document("/manifest")?;
+        parse_manifest(&format!("{}/manifest", self.http.url), &body)
+    }
+
+    /// Download one file into `out`, retrying as the flags say.
+    pub fn download(&self, entry: &FileEntry, out: &Path) -> FileOutcome {
+        let outcome = self.retrying(|| self.download_once(entry, out));
+        settle(entry, out, &outcome);
+        outcome
+    }
+
+    fn download_once(&self, entry: &FileEntry, out: &Path) -> Result<String, Failure> {
+        let mut response = self
+            .get(&entry.path)
+            .map_err(|e| network(&e, self.http.timeout_ms))?;
+        check_status(response.status())?;
+        let promised = response.content_length();
+        let mut part = Part::create(entry, out)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = response
+                .read(&mut buf)
+                .map_err(|e| read_error(&e, self.http.timeout_ms))?;
+            if n == 0 {
+                break;
+            }
+            part.write(&buf[..n])?;
+        }
+        part.finish(promised)
+    }
+
+    /// Fetch item `id` and return its `value`, retrying as the flags say.
+    pub fn item(&self, id: u64) -> ItemOutcome {
+        self.retrying(|| self.item_once(id))
+    }
+
+    fn item_once(&self, id: u64) -> Result<u64, Failure> {
+        let response = self
+            .get(&format!("/api/items/{id}"))
+            .map_err(|e| network(&e, self.http.timeout_ms))?;
+        check_status(response.status())?;
+        let body = response
+            .bytes()
+            .map_err(|e| network(&e, self.http.timeout_ms))?;
+        parse_item(id, &body)
+    }
+
+    /// Run `attempt` until it succeeds, fails for good, or runs out of retries, sleeping the
+    /// backoff between attempts.
+    fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T, Failure>) -> Outcome<T> {
+        let retry = self.http.retry();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match attempt() {
+                Ok(value) => {
+                    return Outcome {
+                        attempts,
+                        result: Ok(value),
+                    };
+                }
+                Err(failure) => match retry.next(attempts, &failure) {
+                    Some(wait) => std::thread::sleep(wait),
+                    None => {
+                        return Outcome {
+                            attempts,
+                            result: Err(failure.message()),
+                        };
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Reading a blocking body gives `io::Error`s that wrap reqwest's.
+fn read_error(e: &std::io::Error, timeout_ms: u64) -> Failure {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+    {
+        Some(inner) => network(inner, timeout_ms),
+        None if e.kind() == std::io::ErrorKind::TimedOut => {
+            Failure::Retry(format!("timed out after {timeout_ms} ms"))
+        }
+        None => Failure::Retry(format!("the body broke off: {}", super::root_cause(e))),
+    }
+}

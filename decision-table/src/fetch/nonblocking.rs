@@ -1,0 +1,151 @@
+//! One file, one item: the async client (reqwest on tokio), for asyncio. `blocking.rs` beside
+//! this file is the same code for the other three models; `diff` the two to see what `async`
+//! changes: `.await` after every wait, and nothing else of substance.
+//!
+//! The file is written with `std::fs` from the event loop, on purpose: writing 64 KiB to the
+//! page cache of a local file takes microseconds and never waits on the network, while
+//! `tokio::fs` would hand every write to a blocking thread pool and back.
+
+use super::{
+    Failure, FileOutcome, HttpArgs, ItemOutcome, Outcome, Part, check_status, network, parse_about,
+    parse_item, parse_manifest, settle, unreachable,
+};
+use crate::server::{About, FileEntry, Manifest};
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// An async HTTP client; clones share one connection pool.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    http: HttpArgs,
+}
+
+impl Fetcher {
+    /// A client that keeps up to `workers` idle connections to the server, so `workers`
+    /// tasks each reuse a connection instead of opening one per request.
+    pub fn new(http: &HttpArgs, workers: usize) -> Result<Fetcher> {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(workers)
+            .timeout(http.timeout())
+            // Every retry is ours, counted and reported; the environment's proxies do not apply
+            // to a server on loopback.
+            .retry(reqwest::retry::never())
+            .no_proxy()
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Fetcher {
+            client,
+            http: http.clone(),
+        })
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
+        let url = format!("{}{path}", self.http.url);
+        self.client
+            .get(url)
+            .timeout(self.http.timeout())
+            .send()
+            .await
+    }
+
+    /// One attempt at a small document that must be there: the first contact with the server.
+    async fn document(&self, path: &str) -> Result<Vec<u8>> {
+        let url = format!("{}{path}", self.http.url);
+        let response = self
+            .get(path)
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| unreachable(&url, &e))?;
+        let body = response.bytes().await.map_err(|e| unreachable(&url, &e))?;
+        Ok(body.to_vec())
+    }
+
+    /// `/`: what the server is and its knobs. Fails fast and clearly if nothing is listening.
+    pub async fn about(&self) -> Result<About> {
+        let body = self.document("/").await?;
+        parse_about(&self.http.url, &body)
+    }
+
+    /// `/manifest`: the files to download. Fails fast and clearly if nothing is listening.
+    pub async fn manifest(&self) -> Result<Manifest> {
+        let body = self.document("/manifest").await?;
+        parse_manifest(&format!("{}/manifest", self.http.url), &body)
+    }
+
+    /// Download one file into `out`, retrying as the flags say.
+    pub async fn download(&self, entry: &FileEntry, out: &Path) -> FileOutcome {
+        let outcome = self.retrying(|| self.download_once(entry, out)).await;
+        settle(entry, out, &outcome);
+        outcome
+    }
+
+    async fn download_once(&self, entry: &FileEntry, out: &Path) -> Result<String, Failure> {
+        let mut response = self
+            .get(&entry.path)
+            .await
+            .map_err(|e| network(&e, self.http.timeout_ms))?;
+        check_status(response.status())?;
+        let promised = response.content_length();
+        let mut part = Part::create(entry, out)?;
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|e| network(&e, self.http.timeout_ms))?;
+            let Some(chunk) = chunk else {
+                break;
+            };
+            part.write(&chunk)?;
+        }
+        part.finish(promised)
+    }
+
+    /// Fetch item `id` and return its `value`, retrying as the flags say.
+    pub async fn item(&self, id: u64) -> ItemOutcome {
+        self.retrying(|| self.item_once(id)).await
+    }
+
+    async fn item_once(&self, id: u64) -> Result<u64, Failure> {
+        let response = self
+            .get(&format!("/api/items/{id}"))
+            .await
+            .map_err(|e| network(&e, self.http.timeout_ms))?;
+        check_status(response.status())?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| network(&e, self.http.timeout_ms))?;
+        parse_item(id, &body)
+    }
+
+    /// Run `attempt` until it succeeds, fails for good, or runs out of retries, sleeping the
+    /// backoff between attempts (an async sleep: the other tasks run meanwhile).
+    async fn retrying<T, F>(&self, mut attempt: impl FnMut() -> F) -> Outcome<T>
+    where
+        F: Future<Output = Result<T, Failure>>,
+    {
+        let retry = self.http.retry();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match attempt().await {
+                Ok(value) => {
+                    return Outcome {
+                        attempts,
+                        result: Ok(value),
+                    };
+                }
+                Err(failure) => match retry.next(attempts, &failure) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => {
+                        return Outcome {
+                            attempts,
+                            result: Err(failure.message()),
+                        };
+                    }
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,977 @@
+//! `decision-table serve`: the local HTTP server the I/O-bound scenarios talk to.
+//!
+//! There is no internet here, and a benchmark against live sites would not be repeatable
+//! anyway, so the `downloads` and `requests` scenarios of every crate fetch from this server on
+//! 127.0.0.1. Everything it sends is made up on the fly from a seed, so any run can be checked
+//! byte for byte, and nothing touches the disk:
+//!
+//! - `/`                 a small JSON document describing the server and its knobs;
+//! - `/manifest`         the files: name, path, size and SHA-256 of each (JSON);
+//! - `/files/{i}`        file `i` (0-based), `--size` bytes from `SplitMix64::for_item(seed, i)`;
+//! - `/api/items/{i}`    a small JSON document for item `i` (any 64-bit `i`).
+//!
+//! The knobs make it behave like a real server far away:
+//!
+//! - `--latency-ms`: the time to first byte of every file and item response;
+//! - `--bandwidth`: bytes per second per response, paced by a timer (a connection carries one
+//!   response at a time, so this is also the bandwidth per connection): a file takes
+//!   `size / bandwidth` to arrive;
+//! - `--fault-rate`: the share of file and item requests that go wrong, in one of three ways:
+//!   HTTP 500; a body cut short after its full `Content-Length` was promised (the connection is
+//!   closed, so the client sees fewer bytes than promised); or a stall of `--stall-ms` in the
+//!   middle of the body, longer than any sensible client timeout. `--fault-kind` forces one kind.
+//!
+//! Which request goes wrong is decided by [`fault_for`], a pure function of the seed, the path
+//! and how many times that path was asked for before (the server counts requests per path). So
+//! a retried request gets a fresh, but still deterministic, draw: a client that retries can
+//! succeed, and the same run against a fresh server goes wrong the same way. `/` and
+//! `/manifest` are never delayed, throttled or broken: they describe the work, they are not it.
+//!
+//! ```text
+//! cargo run --release -p decision-table -- serve --port 8000 --files 64 --size 1048576 \
+//!     --latency-ms 50 --bandwidth 10485760
+//! ```
+//!
+//! The first line on stdout is `listening on http://127.0.0.1:PORT` (`--port 0` picks a free
+//! port); Ctrl-C or SIGTERM stops it gracefully and prints what it served. Tests start it inside
+//! their own process with [`start`].
+
+use crate::cli::{bounded, millis};
+use crate::digest::sha256_hex;
+use crate::rng::{SplitMix64, mix};
+use crate::say;
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use clap::Args;
+use http_body_util::channel::{Channel, Sender};
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+/// The port `serve` listens on unless told otherwise, and the clients' default URL.
+pub const DEFAULT_PORT: u16 = 8000;
+/// The largest file the server makes up: 1 GiB.
+pub const MAX_SIZE: u64 = 1 << 30;
+/// The most files the server lists.
+pub const MAX_FILES: usize = 100_000;
+/// Connections the kernel queues for us before we accept them.
+const BACKLOG: u32 = 1024;
+/// How long a graceful shutdown waits for responses in flight before cutting them.
+const GRACE: Duration = Duration::from_secs(5);
+/// How long a body cut short waits for its first half to leave before the connection is closed.
+const FLUSH_GRACE: Duration = Duration::from_millis(30);
+/// The largest piece of a body written at once.
+const CHUNK: usize = 64 * 1024;
+
+/// One way a response goes wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize, Deserialize)]
+pub enum FaultKind {
+    /// HTTP 500 Internal Server Error
+    #[value(name = "500")]
+    Status500,
+    /// The full Content-Length is promised, half the body is sent, then the connection closes
+    Short,
+    /// Half the body is sent, then nothing for --stall-ms (past any sensible client timeout)
+    Stall,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 3] = [FaultKind::Status500, FaultKind::Short, FaultKind::Stall];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Status500 => "HTTP 500",
+            FaultKind::Short => "body cut short",
+            FaultKind::Stall => "stall",
+        }
+    }
+}
+
+fn file_count(s: &str) -> Result<usize, String> {
+    bounded(s, 1, MAX_FILES as u64).map(|v| v as usize)
+}
+
+fn file_size(s: &str) -> Result<u64, String> {
+    bounded(s, 0, MAX_SIZE)
+}
+
+fn bandwidth(s: &str) -> Result<u64, String> {
+    bounded(s, 0, 1 << 40)
+}
+
+fn seed(s: &str) -> Result<u64, String> {
+    bounded(s, 0, u64::MAX)
+}
+
+fn port(s: &str) -> Result<u16, String> {
+    bounded(s, 0, u16::MAX as u64).map(|v| v as u16)
+}
+
+fn stall_ms(s: &str) -> Result<u64, String> {
+    let v = millis(s)?;
+    if v == 0 {
+        return Err("a stall must last at least 1 ms".into());
+    }
+    Ok(v)
+}
+
+/// A share between 0 and 1.
+pub fn rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number (use 0 to 1, e.g. 0.1)"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!(
+            "{v} is out of range: use 0 to 1 (e.g. 0.1 for 10%)"
+        ));
+    }
+    Ok(v)
+}
+
+/// `decision-table serve`: what to serve and how badly.
+#[derive(Args, Clone, Debug, PartialEq)]
+pub struct ServeArgs {
+    /// The port on 127.0.0.1 to listen on (0 picks a free one; the first line printed says which)
+    #[arg(long, default_value_t = DEFAULT_PORT, value_parser = port, allow_negative_numbers = true)]
+    pub port: u16,
+    /// How many files /manifest lists
+    #[arg(long, default_value_t = 64, value_parser = file_count, allow_negative_numbers = true)]
+    pub files: usize,
+    /// The size of every file, in bytes
+    #[arg(long, default_value_t = 1 << 20, value_parser = file_size, allow_negative_numbers = true)]
+    pub size: u64,
+    /// The seed every byte, item and fault is made from
+    #[arg(long, default_value_t = 42, value_parser = seed, allow_negative_numbers = true)]
+    pub seed: u64,
+    /// Time to first byte of every file and item response, in milliseconds
+    #[arg(long, default_value_t = 0, value_parser = millis, allow_negative_numbers = true)]
+    pub latency_ms: u64,
+    /// Bytes per second per response (so per connection); 0 means as fast as loopback goes
+    #[arg(long, default_value_t = 0, value_parser = bandwidth, allow_negative_numbers = true)]
+    pub bandwidth: u64,
+    /// The share of file and item requests that go wrong (0 to 1), chosen from the seed
+    #[arg(long, default_value_t = 0.0, value_parser = rate, allow_negative_numbers = true)]
+    pub fault_rate: f64,
+    /// Make every fault this kind (default: each fault picks one of the three from the seed)
+    #[arg(long, value_enum)]
+    pub fault_kind: Option<FaultKind>,
+    /// How long a stalled response stays silent, in milliseconds
+    #[arg(long, default_value_t = 60_000, value_parser = stall_ms, allow_negative_numbers = true)]
+    pub stall_ms: u64,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self {
+            port: DEFAULT_PORT,
+            files: 64,
+            size: 1 << 20,
+            seed: 42,
+            latency_ms: 0,
+            bandwidth: 0,
+            fault_rate: 0.0,
+            fault_kind: None,
+            stall_ms: 60_000,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The content: files, items, the manifest. Pure functions of the seed, shared with the clients
+// (which parse these types) and the tests (which compute the expected digests from them).
+
+/// The name of file `i` in the manifest and on disk.
+pub fn file_name(i: usize) -> String {
+    format!("file-{i:05}.bin")
+}
+
+/// The bytes of file `index`, produced piece by piece: any split of the reads gives the same
+/// bytes, so the server can stream a file it never holds whole.
+#[derive(Clone, Debug)]
+pub struct FileStream {
+    rng: SplitMix64,
+    left: u64,
+    spare: [u8; 8],
+    spare_len: usize,
+}
+
+impl FileStream {
+    pub fn new(seed: u64, index: u64, size: u64) -> Self {
+        Self {
+            rng: SplitMix64::for_item(seed, index),
+            left: size,
+            spare: [0; 8],
+            spare_len: 0,
+        }
+    }
+
+    /// Bytes not produced yet.
+    pub fn remaining(&self) -> u64 {
+        self.left
+    }
+
+    /// The next `n` bytes (fewer at the end of the file).
+    pub fn take(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.left as usize);
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            if self.spare_len == 0 {
+                self.spare = self.rng.next_u64().to_le_bytes();
+                self.spare_len = 8;
+            }
+            let from = 8 - self.spare_len;
+            let k = self.spare_len.min(n - out.len());
+            out.extend_from_slice(&self.spare[from..from + k]);
+            self.spare_len -= k;
+        }
+        self.left -= n as u64;
+        out
+    }
+}
+
+/// The whole of file `index`.
+pub fn file_bytes(seed: u64, index: u64, size: u64) -> Vec<u8> {
+    FileStream::new(seed, index, size).take(size as usize)
+}
+
+/// One file as the manifest lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// The file's name on disk: letters, digits, `.`, `_` and `-` only.
+    pub name: String,
+    /// Where to GET it, relative to the server's root (`/files/3`).
+    pub path: String,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the content.
+    pub sha256: String,
+}
+
+/// What `/` says about the server: enough for a client to work out the ideal time of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct About {
+    pub server: String,
+    pub files: usize,
+    pub size: u64,
+    pub latency_ms: u64,
+    /// Bytes per second per response; 0 for unlimited.
+    pub bandwidth: u64,
+    pub fault_rate: f64,
+}
+
+/// `/manifest`: the files to download.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub about: About,
+    pub files: Vec<FileEntry>,
+}
+
+/// `/api/items/{i}`: one small document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: u64,
+    pub name: String,
+    /// The field the `requests` scenario adds up: 0 to 999.
+    pub value: u64,
+    pub tags: Vec<String>,
+}
+
+const ITEM_SALT: u64 = 0x1735_0000_17E3_5A17;
+const FAULT_SALT: u64 = 0xFA17_0000_0BAD_F00D;
+const TAGS: [&str; 8] = [
+    "cake", "oven", "queue", "thread", "process", "task", "socket", "lock",
+];
+
+/// Item `id` of stream `seed`.
+pub fn item(seed: u64, id: u64) -> Item {
+    let mut r = SplitMix64::for_item(seed ^ ITEM_SALT, id);
+    let value = r.below(1000);
+    let tags = (0..1 + r.below(3))
+        .map(|_| TAGS[r.below(TAGS.len() as u64) as usize].to_string())
+        .collect();
+    Item {
+        id,
+        name: format!("item-{id}"),
+        value,
+        tags,
+    }
+}
+
+fn about(args: &ServeArgs) -> About {
+    About {
+        server: "decision-table serve".into(),
+        files: args.files,
+        size: args.size,
+        latency_ms: args.latency_ms,
+        bandwidth: args.bandwidth,
+        fault_rate: args.fault_rate,
+    }
+}
+
+/// The manifest a server with these knobs serves (every file is hashed, so this takes a moment
+/// for many large files).
+pub fn manifest(args: &ServeArgs) -> Manifest {
+    let files = (0..args.files)
+        .map(|i| FileEntry {
+            name: file_name(i),
+            path: format!("/files/{i}"),
+            size: args.size,
+            sha256: sha256_hex(&file_bytes(args.seed, i as u64, args.size)),
+        })
+        .collect();
+    Manifest {
+        about: about(args),
+        files,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults.
+
+fn path_key(path: &str) -> u64 {
+    path.bytes()
+        .fold(0xCBF2_9CE4_8422_2325, |h, b| mix(h ^ u64::from(b)))
+}
+
+/// Whether the request number `attempt` (0 for the first) for `path` goes wrong, and how.
+///
+/// Pure: the same seed, path and attempt always give the same answer, which is what lets a test
+/// predict every fault of a run, and a client's retry (a later attempt) get a fresh draw. With
+/// `rate` 1 every attempt fails; `kind` forces the kind of fault, otherwise the seed picks one.
+pub fn fault_for(
+    seed: u64,
+    path: &str,
+    attempt: u64,
+    rate: f64,
+    kind: Option<FaultKind>,
+) -> Option<FaultKind> {
+    if rate <= 0.0 {
+        return None;
+    }
+    let mut r = SplitMix64::for_item(seed ^ FAULT_SALT ^ path_key(path), attempt);
+    if r.next_f64() >= rate {
+        return None;
+    }
+    Some(kind.unwrap_or(FaultKind::ALL[r.below(3) as usize]))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server.
+
+/// What the server has done so far.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub status_500: AtomicU64,
+    pub short: AtomicU64,
+    pub stall: AtomicU64,
+    pub body_bytes: AtomicU64,
+}
+
+impl Stats {
+    fn count(&self, kind: FaultKind) {
+        let counter = match kind {
+            FaultKind::Status500 => &self.status_500,
+            FaultKind::Short => &self.short,
+            FaultKind::Stall => &self.stall,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many faults of `kind` were served.
+    pub fn faults(&self, kind: FaultKind) -> u64 {
+        match kind {
+            FaultKind::Status500 => &self.status_500,
+            FaultKind::Short => &self.short,
+            FaultKind::Stall => &self.stall,
+        }
+        .load(Ordering::Relaxed)
+    }
+
+    /// "served 1064 requests (12.3 MiB of bodies); faults: 3 HTTP 500, 2 body cut short, 1 stall".
+    pub fn line(&self) -> String {
+        let faults: Vec<String> = FaultKind::ALL
+            .iter()
+            .map(|&k| format!("{} {}", self.faults(k), k.name()))
+            .collect();
+        format!(
+            "served {} requests ({:.1} MiB of bodies); faults: {}",
+            self.requests.load(Ordering::Relaxed),
+            self.body_bytes.load(Ordering::Relaxed) as f64 / (1 << 20) as f64,
+            faults.join(", ")
+        )
+    }
+}
+
+struct State {
+    args: ServeArgs,
+    about_json: Bytes,
+    manifest_json: Bytes,
+    /// Requests seen per faultable path: the `attempt` of [`fault_for`].
+    attempts: Mutex<HashMap<String, u64>>,
+    stats: Arc<Stats>,
+    /// Becomes true when the server shuts down: every sleep (latency, pacing, stall) ends then.
+    closing: watch::Receiver<bool>,
+}
+
+impl State {
+    fn next_attempt(&self, path: &str) -> u64 {
+        // A std mutex: held for a map update, never across an await.
+        let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(path.to_string()).or_insert(0);
+        let attempt = *n;
+        *n += 1;
+        attempt
+    }
+
+    /// Sleep until `deadline`; false if the server started shutting down first.
+    async fn sleep_until(&self, deadline: Instant) -> bool {
+        let mut closing = self.closing.clone();
+        if *closing.borrow() {
+            return false;
+        }
+        // tokio's timer ticks every millisecond: even a sleep that is already due waits for the
+        // next tick, which would add a millisecond to every request of a server without latency.
+        if deadline <= Instant::now() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => true,
+            _ = closing.wait_for(|c| *c) => false,
+        }
+    }
+}
+
+enum Route {
+    About,
+    Manifest,
+    File(u64),
+    Item(u64),
+    NotFound,
+}
+
+fn route(path: &str, files: usize) -> Route {
+    let index = |rest: &str| rest.parse::<u64>().ok();
+    match path {
+        "/" => Route::About,
+        "/manifest" => Route::Manifest,
+        _ => {
+            if let Some(i) = path.strip_prefix("/files/").and_then(index) {
+                if (i as usize) < files {
+                    return Route::File(i);
+                }
+            } else if let Some(i) = path.strip_prefix("/api/items/").and_then(index) {
+                return Route::Item(i);
+            }
+            Route::NotFound
+        }
+    }
+}
+
+/// What a response body is made of.
+enum Content {
+    Fixed(Bytes),
+    File(FileStream),
+}
+
+impl Content {
+    fn len(&self) -> u64 {
+        match self {
+            Content::Fixed(b) => b.len() as u64,
+            Content::File(f) => f.remaining(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Bytes {
+        match self {
+            Content::Fixed(b) => b.split_to(n.min(b.len())),
+            Content::File(f) => Bytes::from(f.take(n)),
+        }
+    }
+}
+
+type Body = Channel<Bytes, std::io::Error>;
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    state.stats.requests.fetch_add(1, Ordering::Relaxed);
+    if req.method() != Method::GET {
+        return Ok(fixed(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET is served here\n",
+        ));
+    }
+    let path = req.uri().path();
+    let content = match route(path, state.args.files) {
+        Route::About => return Ok(json(state.about_json.clone())),
+        Route::Manifest => return Ok(json(state.manifest_json.clone())),
+        Route::NotFound => return Ok(fixed(StatusCode::NOT_FOUND, "no such path\n")),
+        Route::File(i) => Content::File(FileStream::new(state.args.seed, i, state.args.size)),
+        Route::Item(i) => Content::Fixed(Bytes::from(
+            serde_json::to_vec(&item(state.args.seed, i)).expect("an item serialises"),
+        )),
+    };
+    let attempt = state.next_attempt(path);
+    let a = &state.args;
+    let fault = fault_for(a.seed, path, attempt, a.fault_rate, a.fault_kind);
+    let start = Instant::now();
+    if !state
+        .sleep_until(start + Duration::from_millis(a.latency_ms))
+        .await
+    {
+        return Ok(fixed(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"));
+    }
+    if let Some(kind) = fault {
+        state.stats.count(kind);
+    }
+    if fault == Some(FaultKind::Status500) {
+        return Ok(fixed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "injected fault: HTTP 500\n",
+        ));
+    }
+    let ctype = match content {
+        Content::File(_) => "application/octet-stream",
+        Content::Fixed(_) => "application/json",
+    };
+    Ok(stream(state, content, ctype, fault))
+}
+
+fn response(status: StatusCode, ctype: &str, len: u64, body: Body) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, ctype)
+        .header(CONTENT_LENGTH, len)
+        .body(body)
+        .expect("a valid response")
+}
+
+/// A small body sent at once, never throttled or broken.
+fn fixed(status: StatusCode, text: &'static str) -> Response<Body> {
+    let (mut tx, body) = Channel::new(1);
+    let bytes = Bytes::from_static(text.as_bytes());
+    let len = bytes.len() as u64;
+    let _ = tx.try_send(hyper::body::Frame::data(bytes));
+    response(status, "text/plain", len, body)
+}
+
+fn json(bytes: Bytes) -> Response<Body> {
+    let (mut tx, body) = Channel::new(1);
+    let len = bytes.len() as u64;
+    let _ = tx.try_send(hyper::body::Frame::data(bytes));
+    response(StatusCode::OK, "application/json", len, body)
+}
+
+/// Promise the whole length, then let a writer task send the body at the configured bandwidth,
+/// breaking it as `fault` says.
+fn stream(
+    state: Arc<State>,
+    content: Content,
+    ctype: &str,
+    fault: Option<FaultKind>,
+) -> Response<Body> {
+    let len = content.len();
+    let (tx, body) = Channel::new(2);
+    let mut res = response(StatusCode::OK, ctype, len, body);
+    if fault == Some(FaultKind::Short) {
+        // Tell the client up front that this connection will not be reused; hyper closes it
+        // anyway when the body fails, this just makes the intent visible on the wire.
+        res.headers_mut()
+            .insert(CONNECTION, "close".parse().expect("a valid header"));
+    }
+    tokio::spawn(write_body(state, tx, content, fault));
+    res
+}
+
+async fn write_body(
+    state: Arc<State>,
+    mut tx: Sender<Bytes, std::io::Error>,
+    mut content: Content,
+    fault: Option<FaultKind>,
+) {
+    let total = content.len();
+    let half = total / 2;
+    let bandwidth = state.args.bandwidth;
+    // Pieces of about 1/50 s of transfer at the configured bandwidth, so pacing is smooth, but
+    // at most 64 KiB and at least 1 KiB.
+    let chunk = if bandwidth == 0 {
+        CHUNK
+    } else {
+        ((bandwidth / 50) as usize).clamp(1024, CHUNK)
+    };
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while content.len() > 0 {
+        let mut n = chunk.min(content.len() as usize);
+        let breaks_at_half = matches!(fault, Some(FaultKind::Short | FaultKind::Stall));
+        if breaks_at_half && sent < half {
+            n = n.min((half - sent) as usize);
+        }
+        if breaks_at_half && sent == half {
+            match fault {
+                Some(FaultKind::Short) => {
+                    // An error from the body makes hyper close the connection mid-body: the
+                    // client was promised `total` bytes and gets `half`. But hyper drops what
+                    // is still in its write buffer when a body fails, so first let it take the
+                    // half off our channel and flush it to the socket.
+                    let patience = Instant::now() + Duration::from_secs(1);
+                    while tx.capacity() < tx.max_capacity() && Instant::now() < patience {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    if !state.sleep_until(Instant::now() + FLUSH_GRACE).await {
+                        return;
+                    }
+                    tx.abort(std::io::Error::other("injected fault: body cut short"));
+                    return;
+                }
+                _ => {
+                    let until = Instant::now() + Duration::from_millis(state.args.stall_ms);
+                    if !state.sleep_until(until).await {
+                        return;
+                    }
+                }
+            }
+        }
+        if bandwidth > 0 {
+            // Each piece leaves when it would have finished arriving over a link of this
+            // bandwidth: the last byte goes out at size / bandwidth, whatever the piece size.
+            let due = Duration::from_secs_f64((sent + n as u64) as f64 / bandwidth as f64);
+            if !state.sleep_until(start + due).await {
+                return;
+            }
+        }
+        let piece = content.take(n);
+        sent += piece.len() as u64;
+        state
+            .stats
+            .body_bytes
+            .fetch_add(piece.len() as u64, Ordering::Relaxed);
+        if tx.send_data(piece).await.is_err() {
+            return; // The client went away.
+        }
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    close: watch::Sender<bool>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        // Out of file descriptors, or a connection reset before we took it:
+                        // wait a moment rather than spin, and keep serving.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = Arc::clone(&state);
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |req| handle(Arc::clone(&state), req)),
+                    );
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    // A client that hangs up mid-response is normal here (timeouts, faults).
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    // Cut every sleep short (a stall would otherwise hold the shutdown for a minute), then let
+    // the responses in flight end, for a few seconds at most.
+    let _ = close.send(true);
+    let _ = tokio::time::timeout(GRACE, graceful.shutdown()).await;
+}
+
+/// Listen on 127.0.0.1:`port` with room for a thousand connections arriving at once: std's
+/// `TcpListener::bind` queues 128, and a client opening 1000 connections together would see
+/// the rest dropped and retried a second later. Must run inside the runtime that will serve.
+fn bind(port: u16) -> Result<TcpListener> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let socket = tokio::net::TcpSocket::new_v4().context("cannot create a socket")?;
+    let listener = socket
+        .bind(addr)
+        .and_then(|()| socket.listen(BACKLOG))
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(listener)
+}
+
+fn state(args: &ServeArgs) -> Result<(Arc<State>, watch::Sender<bool>)> {
+    let (close, closing) = watch::channel(false);
+    let state = State {
+        args: args.clone(),
+        about_json: Bytes::from(serde_json::to_vec(&about(args))?),
+        manifest_json: Bytes::from(serde_json::to_vec(&manifest(args))?),
+        attempts: Mutex::new(HashMap::new()),
+        stats: Arc::new(Stats::default()),
+        closing,
+    };
+    Ok((Arc::new(state), close))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    // A multi-thread runtime: the server shares the machine with the clients being measured,
+    // and should not be the bottleneck of a thousand connections.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("http-server")
+        .build()
+        .context("cannot start the server's runtime")
+}
+
+/// A server running on a background thread of this process (for tests).
+pub struct Server {
+    addr: SocketAddr,
+    stats: Arc<Stats>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, what the clients take as `--url`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Stop accepting, cut stalls, let responses in flight end, and wait for the thread.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Start a server on 127.0.0.1:`args.port` (0 for a free port) on a background thread with a
+/// runtime of its own, so call it from plain (non-async) code such as a `#[test]`. It is ready
+/// to accept connections when this returns.
+pub fn start(args: &ServeArgs) -> Result<Server> {
+    let rt = runtime()?;
+    let listener = rt.block_on(async { bind(args.port) })?;
+    let addr = listener.local_addr()?;
+    let (state, close) = state(args)?;
+    let stats = Arc::clone(&state.stats);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("http-server-main".into())
+        .spawn(move || {
+            rt.block_on(serve(listener, state, close, async {
+                let _ = stopped.await;
+            }));
+            // Dropping the runtime ends whatever the grace period left running.
+        })
+        .context("cannot start the server thread")?;
+    Ok(Server {
+        addr,
+        stats,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+/// Wait for Ctrl-C or SIGTERM.
+async fn signals() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// `decision-table serve`: serve until Ctrl-C or SIGTERM. The first stdout line is the address.
+pub fn run(args: &ServeArgs) -> Result<()> {
+    runtime()?.block_on(async move {
+        // Watch for the signals before saying we are up: a caller that reads the first line and
+        // sends SIGTERM at once must get a clean shutdown, not the default action.
+        let stop = signals().await?;
+        // Bind before hashing the files, so a taken port is reported at once.
+        let listener = bind(args.port)?;
+        let addr = listener.local_addr()?;
+        let (state, close) = state(args)?;
+        let stats = Arc::clone(&state.stats);
+        say!("listening on http://{addr}");
+        let a = &state.args;
+        say!(
+            "{} files of {} bytes (seed {}), latency {} ms, bandwidth {}, fault rate {}{}; Ctrl-C stops",
+            a.files,
+            a.size,
+            a.seed,
+            a.latency_ms,
+            if a.bandwidth == 0 {
+                "unlimited".to_string()
+            } else {
+                format!("{} bytes/s per response", a.bandwidth)
+            },
+            a.fault_rate,
+            a.fault_kind
+                .map(|k| format!(" (all {})", k.name()))
+                .unwrap_or_default(),
+        );
+        serve(listener, state, close, stop).await;
+        say!("{}", stats.line());
+        anyhow::Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_stream_gives_the_same_bytes_however_it_is_read() {
+        let whole = file_bytes(7, 3, 1001);
+        assert_eq!(whole.len(), 1001);
+        for step in [1, 3, 8, 13, 64, 5000] {
+            let mut s = FileStream::new(7, 3, 1001);
+            let mut got = Vec::new();
+            while s.remaining() > 0 {
+                got.extend(s.take(step));
+            }
+            assert_eq!(got, whole, "read {step} bytes at a time");
+        }
+        assert_ne!(file_bytes(7, 4, 1001), whole);
+        assert_ne!(file_bytes(8, 3, 1001), whole);
+        assert!(file_bytes(7, 3, 0).is_empty());
+    }
+
+    #[test]
+    fn items_are_deterministic_and_small() {
+        assert_eq!(item(1, 5), item(1, 5));
+        assert_ne!(item(1, 5), item(2, 5));
+        let it = item(1, 5);
+        assert_eq!(it.id, 5);
+        assert!(it.value < 1000);
+        assert!((1..=3).contains(&it.tags.len()));
+        assert!(serde_json::to_vec(&it).unwrap().len() < 200);
+    }
+
+    #[test]
+    fn manifest_hashes_the_files() {
+        let args = ServeArgs {
+            files: 3,
+            size: 100,
+            ..ServeArgs::default()
+        };
+        let m = manifest(&args);
+        assert_eq!(m.files.len(), 3);
+        assert_eq!(m.files[2].name, "file-00002.bin");
+        assert_eq!(m.files[2].path, "/files/2");
+        assert_eq!(m.files[2].sha256, sha256_hex(&file_bytes(42, 2, 100)));
+    }
+
+    #[test]
+    fn faults_follow_the_rate_and_are_deterministic() {
+        let n = 20_000;
+        let count = |rate| {
+            (0..n)
+                .filter(|i| fault_for(1, &format!("/files/{i}"), 0, rate, None).is_some())
+                .count()
+        };
+        assert_eq!(count(0.0), 0);
+        assert_eq!(count(1.0), n);
+        let tenth = count(0.1);
+        assert!((1700..2300).contains(&tenth), "{tenth} of {n} at rate 0.1");
+        for i in 0..100 {
+            let p = format!("/api/items/{i}");
+            assert_eq!(
+                fault_for(9, &p, 2, 0.3, None),
+                fault_for(9, &p, 2, 0.3, None)
+            );
+        }
+    }
+
+    #[test]
+    fn a_retry_gets_a_fresh_draw() {
+        // At rate 0.5 some path that fails its first attempt passes its second.
+        let recovers = (0..100).any(|i| {
+            let p = format!("/files/{i}");
+            fault_for(3, &p, 0, 0.5, None).is_some() && fault_for(3, &p, 1, 0.5, None).is_none()
+        });
+        assert!(recovers);
+    }
+
+    #[test]
+    fn every_kind_is_drawn_and_a_forced_kind_is_obeyed() {
+        let kinds: std::collections::HashSet<_> = (0..300)
+            .filter_map(|i| fault_for(5, &format!("/files/{i}"), 0, 1.0, None))
+            .collect();
+        assert_eq!(kinds.len(), 3);
+        for k in FaultKind::ALL {
+            assert!((0..50).all(|i| fault_for(5, &format!("/x/{i}"), i, 1.0, Some(k)) == Some(k)));
+        }
+    }
+
+    #[test]
+    fn routes() {
+        assert!(matches!(route("/", 2), Route::About));
+        assert!(matches!(route("/manifest", 2), Route::Manifest));
+        assert!(matches!(route("/files/1", 2), Route::File(1)));
+        assert!(matches!(route("/files/2", 2), Route::NotFound));
+        assert!(matches!(route("/files/-1", 2), Route::NotFound));
+        assert!(matches!(route("/api/items/123456", 2), Route::Item(123456)));
+        assert!(matches!(route("/api/items/x", 2), Route::NotFound));
+        assert!(matches!(route("/etc/passwd", 2), Route::NotFound));
+    }
+
+    #[test]
+    fn knob_parsers_refuse_nonsense() {
+        assert_eq!(rate("0.25"), Ok(0.25));
+        assert!(rate("1.5").unwrap_err().contains("0 to 1"));
+        assert!(rate("-0.1").is_err());
+        assert!(rate("lots").is_err());
+        assert!(stall_ms("0").is_err());
+        assert!(port("70000").is_err());
+        assert!(file_count("0").is_err());
+        assert!(file_size(&(MAX_SIZE + 1).to_string()).is_err());
+    }
+}
