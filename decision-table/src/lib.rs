@@ -7,14 +7,22 @@
 //! digest that proves every model computed the same thing ([`digest`]), the frames processes
 //! talk in ([`frame`]), the seeded generator behind every input ([`rng`]), and the chapter's
 //! own examples' data ([`chapter`]).
+//!
+//! The chat server's protocol ([`chat`]), the client list the threaded servers share
+//! ([`chat_hub`]) and the load client that counts every message ([`chat_load`]) live here too,
+//! as does the measuring behind `spawn` ([`spawn`]).
 
 pub mod chapter;
+pub mod chat;
+pub mod chat_hub;
+pub mod chat_load;
 pub mod cli;
 pub mod console;
 pub mod contract;
 pub mod digest;
 pub mod frame;
 pub mod rng;
+pub mod spawn;
 pub mod table;
 pub mod usage;
 
@@ -22,3 +30,6 @@ pub use contract::{Run, Summary};
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+#[cfg(feature = "testing")]
+pub mod chat_testing;
