@@ -6,15 +6,21 @@
 //! cargo run -p asyncio                   # the chapter's five tasks with gather (~2 s)
 //! cargo run -p asyncio -- cakes          # two cakes as two tasks on one thread (~1 s)
 //! cargo run -p asyncio -- queue          # a producer task and consumer tasks around an mpsc
+//! cargo run -p asyncio -- chat-server    # a chat server with two tasks per client
+//! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
 //! cargo run -p asyncio -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
+use decision_table::chat::ChatServerArgs;
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use decision_table::spawn::SpawnArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod chat_server;
 mod queue;
+mod spawn;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -49,6 +55,10 @@ enum Command {
     Workers(WorkersArgs),
     /// A producer task and consumer tasks around a bounded tokio mpsc channel
     Queue(QueueArgs),
+    /// A line-based chat server: two tasks per client around one bounded broadcast channel
+    ChatServer(ChatServerArgs),
+    /// Start N sleeping tasks on one thread and join them: time to start and finish, memory per task
+    Spawn(SpawnArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +71,8 @@ fn main() -> ExitCode {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::ChatServer(args) => chat_server::run(&args),
+        Command::Spawn(args) => spawn::run(&args),
     };
     decision_table::contract::exit(result)
 }

@@ -7,14 +7,17 @@
 //! cargo run -p multiprocessing -- cakes           # two cakes in two child processes (~1 s)
 //! cargo run -p multiprocessing -- queue           # a producer feeding consumer processes
 //! cargo run --release -p multiprocessing -- map   # Pool.map over CPU-bound tasks
+//! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
 //! cargo run -p multiprocessing -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
+use decision_table::chat::ChatServerArgs;
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use std::process::ExitCode;
 
 mod cakes;
+mod chat_server;
 mod map;
 mod pool;
 mod process;
@@ -45,9 +48,14 @@ enum Command {
     Queue(QueueArgs),
     /// Pool.map: CPU-bound tasks spread over a pool of worker processes that survives deaths
     Map(map::MapArgs),
+    /// A line-based chat server: a child process per client, the parent relaying between them
+    ChatServer(ChatServerArgs),
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
+    /// Serve one chat client for the parent process (started by this program, not by people)
+    #[command(hide = true)]
+    ChatChild,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +69,16 @@ fn main() -> ExitCode {
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
         Command::Map(args) => map::run(&args),
+        Command::ChatServer(args) => chat_server::run(&args),
+        Command::ChatChild => {
+            return match chat_server::child() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("chat child {}: {e:#}", std::process::id());
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Worker => {
             return match worker::serve() {
                 Ok(()) => ExitCode::SUCCESS,

@@ -5,14 +5,17 @@
 //! cargo run -p serial                    # the chapter's two cakes, one after the other (~2 s)
 //! cargo run -p serial -- workers         # five 2 s workers in a row (~10 s)
 //! cargo run -p serial -- queue --json    # fill a queue, then empty it; one JSON summary
+//! cargo run -p serial -- chat-server     # a chat server that serves one client at a time
 //! cargo run -p serial -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
+use decision_table::chat::ChatServerArgs;
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use std::process::ExitCode;
 
 mod cakes;
+mod chat_server;
 mod queue;
 mod workers;
 
@@ -37,6 +40,8 @@ enum Command {
     Workers(WorkersArgs),
     /// A bounded queue on one thread: the producer fills it, the consumer empties it, in turns
     Queue(QueueArgs),
+    /// A line-based chat server that serves one client at a time; the others wait their turn
+    ChatServer(ChatServerArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::ChatServer(args) => chat_server::run(&args),
     };
     decision_table::contract::exit(result)
 }

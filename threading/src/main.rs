@@ -7,16 +7,21 @@
 //! cargo run -p threading -- cakes        # two cakes on two threads (~1 s)
 //! cargo run -p threading -- race         # a lost-update race beside two correct counters
 //! cargo run -p threading -- queue        # one producer, several consumers, a crossbeam channel
+//! cargo run -p threading -- chat-server  # a chat server with two threads per client
+//! cargo run -p threading -- spawn        # 10,000 sleeping threads: time and memory per thread
 //! cargo run -p threading -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
+use decision_table::chat::ChatServerArgs;
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use std::process::ExitCode;
 
 mod cakes;
+mod chat_server;
 mod queue;
 mod race;
+mod spawn;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -42,6 +47,10 @@ enum Command {
     Race(race::RaceArgs),
     /// A producer and several consumer threads around a bounded crossbeam channel
     Queue(QueueArgs),
+    /// A line-based chat server: a reading and a writing thread per client, bounded queues
+    ChatServer(ChatServerArgs),
+    /// Start N sleeping threads and join them: time to start, time to finish, memory per thread
+    Spawn(spawn::ThreadSpawnArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +64,8 @@ fn main() -> ExitCode {
         Command::Workers(args) => workers::run(&args),
         Command::Race(args) => race::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::ChatServer(args) => chat_server::run(&args),
+        Command::Spawn(args) => spawn::run(&args),
     };
     decision_table::contract::exit(result)
 }
