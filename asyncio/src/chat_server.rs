@@ -135,11 +135,12 @@ async fn connection(
     let mut messages = 0;
     let last = loop {
         if !buf.is_empty() {
-            match timeout(chat::WRITE_STALL, out.write_all(&buf)).await {
-                Ok(Ok(())) => Stats::count(&stats.deliveries, messages),
-                Ok(Err(_)) => break None,
-                Err(_) => {
-                    Stats::count(&stats.kicked, 1);
+            match send(&mut out, &buf).await {
+                Ok(()) => Stats::count(&stats.deliveries, messages),
+                Err(stalled) => {
+                    if stalled {
+                        Stats::count(&stats.kicked, 1);
+                    }
                     break None;
                 }
             }
@@ -178,6 +179,25 @@ async fn connection(
     };
     close(out, last, &mut reader).await;
     stats.left();
+}
+
+/// Write all of `buf`; an error says whether the client stalled (took nothing for
+/// [`chat::WRITE_STALL`]) rather than went away. Most writes fit in the socket's buffer at
+/// once, so they are tried first without arming a timer.
+async fn send(out: &mut OwnedWriteHalf, buf: &[u8]) -> Result<(), bool> {
+    let written = match out.try_write(buf) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => return Err(false),
+    };
+    if written == buf.len() {
+        return Ok(());
+    }
+    match timeout(chat::WRITE_STALL, out.write_all(&buf[written..])).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(false),
+        Err(_) => Err(true),
+    }
 }
 
 /// Send the last line, if any, stop sending, and give the client a moment to read it and

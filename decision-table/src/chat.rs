@@ -280,6 +280,14 @@ impl Stats {
         self.current.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// A client was turned away: count it, and say why the first time (a full server turns
+    /// away every newcomer; one line is enough, the summary has the count).
+    pub fn turned_away(&self, why: &str) {
+        if self.rejected.fetch_add(1, Ordering::Relaxed) == 0 {
+            say!("turning clients away: {why}");
+        }
+    }
+
     pub fn count(field: &AtomicU64, n: u64) {
         field.fetch_add(n, Ordering::Relaxed);
     }

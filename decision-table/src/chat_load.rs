@@ -80,7 +80,7 @@ pub struct ChatLoadArgs {
     /// How many messages each sender sends
     #[arg(long, default_value_t = 10, value_parser = messages, allow_negative_numbers = true)]
     pub messages: usize,
-    /// Messages per second per sender (default: as fast as the server takes them)
+    /// Messages per second per sender, senders taking turns (default: as fast as the server takes them)
     #[arg(long, value_parser = rate, allow_negative_numbers = true)]
     pub rate: Option<u64>,
     /// Bytes of padding added to each message (0 to 8000), to fill buffers faster
@@ -372,7 +372,10 @@ async fn send(
     let mut line = String::with_capacity(64 + padding.len());
     for seq in 0..plan.messages {
         if let Some(every) = interval {
-            tokio::time::sleep_until((plan.t0 + every * seq as u32).into()).await;
+            // Senders take turns within each interval instead of all sending at once, so the
+            // server sees an even stream of messages rather than a burst every interval.
+            let offset = every * sender as u32 / plan.senders as u32;
+            tokio::time::sleep_until((plan.t0 + offset + every * seq as u32).into()).await;
         }
         line.clear();
         let _ = write!(line, "load {sender} {seq} {}", plan.now_us());

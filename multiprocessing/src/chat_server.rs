@@ -35,6 +35,7 @@ use anyhow::{Context, Result, bail};
 use decision_table::chat::{self, ChatServerArgs, Line, Stats};
 use decision_table::chat_hub::{self, Out, Registry};
 use decision_table::frame::{read_frame, write_frame};
+use decision_table::spawn::ThreadBudget;
 use decision_table::{Run, Summary, console, say, usage};
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
@@ -70,6 +71,7 @@ pub fn run(args: &ChatServerArgs) -> Result<Summary> {
     let stats = Arc::new(Stats::default());
     let registry = Arc::new(Registry::new(args.queue, Arc::clone(&stats)));
     let children: Children = Arc::default();
+    let budget = Arc::new(ThreadBudget::of_this_process());
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             break;
@@ -77,7 +79,7 @@ pub fn run(args: &ChatServerArgs) -> Result<Summary> {
         match conn {
             // Children are started from this thread, which lives as long as the server:
             // PR_SET_PDEATHSIG fires when the thread that started a child ends.
-            Ok(stream) => accept(stream, &registry, &children),
+            Ok(stream) => accept(stream, &registry, &children, &budget),
             Err(e) => {
                 say!("cannot accept a connection: {e}");
                 thread::sleep(Duration::from_millis(100));
@@ -109,20 +111,30 @@ pub fn run(args: &ChatServerArgs) -> Result<Summary> {
 }
 
 /// Start a child for a new connection, and the parent's two threads that serve it.
-fn accept(stream: TcpStream, registry: &Arc<Registry>, children: &Children) {
+fn accept(
+    stream: TcpStream,
+    registry: &Arc<Registry>,
+    children: &Children,
+    budget: &Arc<ThreadBudget>,
+) {
     let stats = registry.stats();
     let id = registry.next_id();
-    let child = start_child(&stream).and_then(|(child, channel)| {
-        let queue = registry.join(id);
-        serve_child(id, child, channel, queue, registry, children).inspect_err(|_| {
-            registry.leave(id);
-        })
-    });
+    // Two parent threads per child, counted before they start (see ThreadBudget).
+    let child = if budget.try_take(2) {
+        start_child(&stream)
+            .and_then(|(child, channel)| {
+                let queue = registry.join(id);
+                serve_child(id, child, channel, queue, registry, children, budget)
+                    .inspect_err(|_| registry.leave(id))
+            })
+            .inspect_err(|_| budget.give_back(2))
+    } else {
+        Err(anyhow::anyhow!(budget.exhausted()))
+    };
     match child {
         Ok(()) => {}
         Err(e) => {
-            Stats::count(&stats.rejected, 1);
-            say!("turning a client away: {e:#}");
+            stats.turned_away(&format!("{e:#}"));
             let mut stream = stream;
             chat::close_with(&mut stream, &chat::full(&format!("{e:#}")));
         }
@@ -156,6 +168,7 @@ fn serve_child(
     queue: crossbeam_channel::Receiver<Out>,
     registry: &Arc<Registry>,
     children: &Children,
+    budget: &Arc<ThreadBudget>,
 ) -> Result<()> {
     let pid = child.id();
     let spawned = (|| {
@@ -164,7 +177,11 @@ fn serve_child(
             .name(format!("to-{id}"))
             .stack_size(STACK)
             .spawn(move || write_to_child(out, queue, registry_.stats()))?;
-        let (registry, children_) = (Arc::clone(registry), Arc::clone(children));
+        let (registry, children_, budget_) = (
+            Arc::clone(registry),
+            Arc::clone(children),
+            Arc::clone(budget),
+        );
         thread::Builder::new()
             .name(format!("from-{id}"))
             .stack_size(STACK)
@@ -173,6 +190,7 @@ fn serve_child(
                 read_from_child(id, &mut child, channel, &registry);
                 let _ = writer.join();
                 children_.lock().expect("children").remove(&id);
+                budget_.give_back(2);
                 registry.stats().left();
             })?;
         std::io::Result::Ok(())

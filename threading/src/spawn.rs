@@ -8,15 +8,17 @@
 //!
 //! Each thread reserves `--stack-kib` of stack (64 KiB here, instead of Rust's 2 MiB default)
 //! and really touches a few KiB of it; the kernel also keeps a task structure per thread. The
-//! wall is not memory but counts: every thread is a kernel task, and `kernel.pid_max` (32768
-//! here) bounds the tasks of the whole machine; every stack is two memory maps (the stack and
-//! its guard page), and `vm.max_map_count` (65530) bounds those per process. When a thread
-//! cannot be started, the run says which limit it met, joins the threads already running and
-//! fails; it never panics or hangs.
+//! wall is not memory but counts. Every thread takes four memory maps (its stack, the stack's
+//! guard page, the signal stack std gives it, that one's guard page), and `vm.max_map_count`
+//! (65530 here) bounds the maps of one process: about 15,800 threads. Every thread is also a
+//! kernel task, and `kernel.pid_max` (32768 here) bounds the tasks of the whole machine. The
+//! run stops at the first of these (see `ThreadBudget` for why it does not wait for the kernel
+//! to refuse), says which limit it met, joins the threads already running and fails; it never
+//! panics or hangs.
 
 use crate::MODEL;
 use anyhow::{Result, anyhow, bail};
-use decision_table::spawn::{self, Meter, SpawnArgs};
+use decision_table::spawn::{self, Meter, SpawnArgs, ThreadBudget};
 use decision_table::{Run, Summary};
 use std::thread;
 
@@ -39,10 +41,20 @@ pub fn run(args: &ThreadSpawnArgs) -> Result<Summary> {
     let mut run = Run::start("spawn", MODEL, "threads", n, n);
     run.extra("stack_kib", args.stack_kib);
     let sleep = args.spawn.sleep();
+    let budget = ThreadBudget::of_this_process();
     let mut meter = Meter::start("thread");
     let mut handles = Vec::with_capacity(n);
     let mut failure = None;
     for i in 0..n {
+        if !budget.try_take(1) {
+            failure = Some(format!(
+                "could not start thread {} of {n}: {}. {}",
+                i + 1,
+                budget.exhausted(),
+                spawn::limits_report()
+            ));
+            break;
+        }
         let started = thread::Builder::new()
             .stack_size(args.stack_kib * 1024)
             .spawn(move || {
