@@ -26,14 +26,27 @@ pub struct Server {
 impl Server {
     /// Start `exe chat-server --addr 127.0.0.1:0 --json <extra>` and wait for its address.
     pub fn start(exe: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(exe)
+        Self::spawn(Command::new(exe), extra)
+    }
+
+    /// The same, in a process group of its own, as a terminal would start it: Ctrl-C there
+    /// is SIGINT to the whole group ([`Server::ctrl_c`]).
+    pub fn start_in_own_group(exe: &str, extra: &[&str]) -> Server {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(exe);
+        cmd.process_group(0);
+        Self::spawn(cmd, extra)
+    }
+
+    fn spawn(mut cmd: Command, extra: &[&str]) -> Server {
+        let mut child = cmd
             .args(["chat-server", "--addr", "127.0.0.1:0", "--json"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
         let mut out = child.stdout.take().expect("piped");
         let stdout = std::thread::spawn(move || {
             let mut s = String::new();
@@ -79,10 +92,35 @@ impl Server {
     }
 
     /// SIGTERM, then wait for the exit and the JSON summary.
-    pub fn stop(mut self) -> (ExitStatus, Summary) {
+    pub fn stop(self) -> (ExitStatus, Summary) {
+        self.sigterm();
+        self.wait()
+    }
+
+    /// Send SIGTERM and return at once.
+    pub fn sigterm(&self) {
         use nix::sys::signal::{Signal, kill};
         use nix::unistd::Pid;
         kill(Pid::from_raw(self.pid() as i32), Signal::SIGTERM).expect("SIGTERM");
+    }
+
+    /// Ctrl-C in a terminal: SIGINT to the server's whole process group (children included).
+    /// For servers started in their own group; returns at once.
+    pub fn ctrl_c(&self) {
+        use nix::sys::signal::{Signal, killpg};
+        use nix::unistd::Pid;
+        killpg(Pid::from_raw(self.pid() as i32), Signal::SIGINT).expect("SIGINT");
+    }
+
+    /// SIGKILL: the server dies on the spot, with no chance to clean up.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+        self.stdout.take();
+    }
+
+    /// Wait for the exit (after a signal) and the JSON summary.
+    pub fn wait(mut self) -> (ExitStatus, Summary) {
         let start = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -257,6 +295,7 @@ pub fn bad_lines_disconnect_only_their_sender(exe: &str) {
         watcher.line().as_deref(),
         Some(format!("#{}: still here", talker.id).as_str())
     );
+    drop((watcher, talker));
     let (status, summary) = server.stop();
     assert!(status.success());
     assert_eq!(summary.extra["bad_lines"], 2);
@@ -276,27 +315,39 @@ pub fn a_client_vanishing_mid_line_changes_nothing(exe: &str) {
         watcher.line().as_deref(),
         Some(format!("#{}: after", talker.id).as_str())
     );
+    drop((watcher, talker));
     let (status, summary) = server.stop();
     assert!(status.success());
     assert_eq!(summary.extra["lines_in"], 1);
     assert_eq!(summary.extra["clients_served"], 3);
 }
 
-/// SIGTERM: every connected client gets the shutdown notice and the end of the connection,
-/// the server exits 0, and no child process is left behind.
-pub fn shutdown_tells_every_client(exe: &str, clients: usize) {
-    let server = Server::start(exe, &[]);
-    let mut connected: Vec<Client> = (0..clients).map(|_| Client::connect(server.addr)).collect();
+/// SIGTERM, or Ctrl-C (SIGINT to the server's process group, as a terminal sends it): every
+/// connected client gets the shutdown notice and the end of the connection, the server exits
+/// 0, and no child process is left behind.
+pub fn shutdown_tells_every_client(exe: &str, clients: usize, ctrl_c: bool) {
+    let server = Server::start_in_own_group(exe, &[]);
+    let connected: Vec<Client> = (0..clients).map(|_| Client::connect(server.addr)).collect();
     let children = server.children();
-    let (status, summary) = server.stop();
-    assert!(status.success(), "{status}");
-    for c in &mut connected {
+    if ctrl_c {
+        server.ctrl_c();
+    } else {
+        server.sigterm();
+    }
+    for mut c in connected {
         assert_eq!(c.rest(), vec![chat::SHUTDOWN.trim_end().to_string()]);
     }
+    let (status, summary) = server.wait();
+    assert!(status.success(), "{status}");
     assert_eq!(summary.extra["clients_served"], clients);
+    assert_all_gone(&children);
+}
+
+/// Wait until none of `pids` is alive; panic if some are still there after the patience.
+pub fn assert_all_gone(pids: &[u32]) {
     let deadline = Instant::now() + PATIENCE;
-    while children.iter().any(|&p| alive(p)) {
-        assert!(Instant::now() < deadline, "orphans: {children:?}");
+    while pids.iter().any(|&p| alive(p)) {
+        assert!(Instant::now() < deadline, "orphans: {pids:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

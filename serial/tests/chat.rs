@@ -109,7 +109,12 @@ fn a_client_vanishing_mid_line_frees_the_server() {
 
 #[test]
 fn sigterm_tells_the_client_and_exits_0() {
-    testing::shutdown_tells_every_client(EXE, 1);
+    testing::shutdown_tells_every_client(EXE, 1, false);
+}
+
+#[test]
+fn ctrl_c_tells_the_client_and_exits_0() {
+    testing::shutdown_tells_every_client(EXE, 1, true);
 }
 
 #[test]

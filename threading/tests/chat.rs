@@ -28,7 +28,12 @@ fn a_client_vanishing_mid_line_changes_nothing() {
 
 #[test]
 fn sigterm_tells_every_client_and_exits_0() {
-    chat::shutdown_tells_every_client(EXE, 3);
+    chat::shutdown_tells_every_client(EXE, 3, false);
+}
+
+#[test]
+fn ctrl_c_tells_every_client_and_exits_0() {
+    chat::shutdown_tells_every_client(EXE, 3, true);
 }
 
 #[test]
