@@ -27,8 +27,9 @@ use crate::{Run, Summary, say};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::io::{self, BufRead, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The longest line a client may send, in bytes, not counting the `\n`.
@@ -337,6 +338,70 @@ impl Stats {
         s.workers = g(&self.peak) as usize;
         s.items = lines_in as usize;
         s
+    }
+}
+
+/// The listening socket of a blocking server (serial, threading, multiprocessing), and whether
+/// a stop signal has come.
+pub struct Acceptor {
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+}
+
+impl Acceptor {
+    /// How every blocking server starts: listen on `addr`, watch for Ctrl-C and SIGTERM, raise
+    /// the open-file limit, say where it listens. On a signal the stop flag is set, then
+    /// `on_stop` runs (on the signal thread; the serial server says goodbye to its client
+    /// there), then a blocked [`Acceptor::serve`] wakes up and returns.
+    ///
+    /// Call it before starting any thread: see [`on_stop_signal`].
+    pub fn listen(
+        model: &str,
+        addr: SocketAddr,
+        on_stop: impl FnOnce() + Send + 'static,
+    ) -> Result<Acceptor> {
+        let listener =
+            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let bound = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        on_stop_signal(move |signal| {
+            say!("{signal}: closing");
+            flag.store(true, Ordering::SeqCst);
+            on_stop();
+            wake_acceptor(bound);
+        })?;
+        raise_fd_limit().context("cannot raise the open-file limit")?;
+        announce(model, bound);
+        Ok(Acceptor { listener, stop })
+    }
+
+    /// Has a stop signal come?
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// The stop flag, for code that runs while [`Acceptor::serve`] holds the acceptor.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Hand every new connection to `serve` until a stop signal, then stop listening. A failed
+    /// accept (out of file descriptors, usually) is reported and retried after a pause, when
+    /// some clients may have left.
+    pub fn serve(self, mut serve: impl FnMut(TcpStream)) {
+        for conn in self.listener.incoming() {
+            if self.stopping() {
+                break;
+            }
+            match conn {
+                Ok(stream) => serve(stream),
+                Err(e) => {
+                    say!("cannot accept a connection: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
     }
 }
 

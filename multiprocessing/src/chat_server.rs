@@ -32,18 +32,17 @@
 use crate::MODEL;
 use crate::process::PARENT_PID_ENV;
 use anyhow::{Context, Result, bail};
-use decision_table::chat::{self, ChatServerArgs, Line, Stats};
+use decision_table::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
 use decision_table::chat_hub::{self, Out, Registry};
 use decision_table::frame::{read_frame, write_frame};
 use decision_table::spawn::ThreadBudget;
 use decision_table::{Run, Summary, console, say, usage};
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -56,37 +55,14 @@ type Children = Arc<Mutex<HashMap<u64, u32>>>;
 
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
     let run = Run::start("chat", MODEL, "processes", 0, 0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let listener =
-        TcpListener::bind(args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
-    let addr = listener.local_addr()?;
-    let flag = Arc::clone(&stop);
-    chat::on_stop_signal(move |signal| {
-        say!("{signal}: closing");
-        flag.store(true, Ordering::SeqCst);
-        chat::wake_acceptor(addr);
-    })?;
-    chat::raise_fd_limit().context("cannot raise the open-file limit")?;
-    chat::announce(MODEL, addr);
+    let acceptor = Acceptor::listen(MODEL, args.addr, || {})?;
     let stats = Arc::new(Stats::default());
     let registry = Arc::new(Registry::new(args.queue, Arc::clone(&stats)));
     let children: Children = Arc::default();
     let budget = Arc::new(ThreadBudget::of_this_process());
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        match conn {
-            // Children are started from this thread, which lives as long as the server:
-            // PR_SET_PDEATHSIG fires when the thread that started a child ends.
-            Ok(stream) => accept(stream, &registry, &children, &budget),
-            Err(e) => {
-                say!("cannot accept a connection: {e}");
-                thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-    drop(listener);
+    // Children are started from this thread, which lives as long as the server:
+    // PR_SET_PDEATHSIG fires when the thread that started a child ends.
+    acceptor.serve(|stream| accept(stream, &registry, &children, &budget));
     registry.close_all(chat::SHUTDOWN);
     if !stats.wait_until_empty(chat::LINGER + Duration::from_secs(2)) {
         let stuck: Vec<u32> = children

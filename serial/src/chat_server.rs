@@ -15,62 +15,42 @@
 //! is ever queued here.)
 
 use crate::MODEL;
-use anyhow::{Context, Result};
-use decision_table::chat::{self, ChatServerArgs, Line, Stats};
-use decision_table::{Run, Summary, say};
+use anyhow::Result;
+use decision_table::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
+use decision_table::{Run, Summary};
 use std::io::{BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
     let run = Run::start("chat", MODEL, "one-at-a-time", 0, 0);
-    let stop = Arc::new(AtomicBool::new(false));
     // The client being served, for the signal watcher to say goodbye to.
     let current: Arc<Mutex<Option<TcpStream>>> = Arc::default();
-    let listener =
-        TcpListener::bind(args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
-    let addr = listener.local_addr()?;
-    let (flag, serving) = (Arc::clone(&stop), Arc::clone(&current));
-    chat::on_stop_signal(move |signal| {
-        say!("{signal}: closing");
-        flag.store(true, Ordering::SeqCst);
+    let serving = Arc::clone(&current);
+    let acceptor = Acceptor::listen(MODEL, args.addr, move || {
         if let Some(mut client) = serving.lock().expect("current client").take() {
             let _ = client.set_write_timeout(Some(chat::LINGER));
             let _ = client.write_all(chat::SHUTDOWN.as_bytes());
             let _ = client.shutdown(Shutdown::Both);
         }
-        chat::wake_acceptor(addr);
     })?;
-    chat::raise_fd_limit().context("cannot raise the open-file limit")?;
-    chat::announce(MODEL, addr);
     let stats = Stats::default();
     let mut next_id = 1;
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let mut stream = match conn {
-            Ok(s) => s,
-            Err(e) => {
-                say!("cannot accept a connection: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
+    let stopping = acceptor.stop_flag();
+    acceptor.serve(|mut stream| {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_write_timeout(Some(chat::WRITE_STALL));
         *current.lock().expect("current client") = stream.try_clone().ok();
         // The signal may have come between the accept and the line above.
-        if stop.load(Ordering::SeqCst) {
+        if stopping.load(Ordering::SeqCst) {
             chat::close_with(&mut stream, chat::SHUTDOWN);
-            break;
+            return;
         }
         serve(stream, next_id, &stats);
         next_id += 1;
         current.lock().expect("current client").take();
-    }
+    });
     Ok(stats.finish(run))
 }
 

@@ -27,15 +27,14 @@
 //!   still due, give them a moment to read it, exit 0.
 
 use crate::MODEL;
-use anyhow::{Context, Result};
-use decision_table::chat::{self, ChatServerArgs, Line, Stats};
+use anyhow::Result;
+use decision_table::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
 use decision_table::chat_hub::{self, Out, Registry};
 use decision_table::spawn::ThreadBudget;
 use decision_table::{Run, Summary, say};
 use std::io::{BufReader, ErrorKind, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -44,35 +43,11 @@ const STACK: usize = 64 * 1024;
 
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
     let run = Run::start("chat", MODEL, "threads", 0, 0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let listener =
-        TcpListener::bind(args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
-    let addr = listener.local_addr()?;
-    let flag = Arc::clone(&stop);
-    chat::on_stop_signal(move |signal| {
-        say!("{signal}: closing");
-        flag.store(true, Ordering::SeqCst);
-        chat::wake_acceptor(addr);
-    })?;
-    chat::raise_fd_limit().context("cannot raise the open-file limit")?;
-    chat::announce(MODEL, addr);
+    let acceptor = Acceptor::listen(MODEL, args.addr, || {})?;
     let stats = Arc::new(Stats::default());
     let registry = Arc::new(Registry::new(args.queue, Arc::clone(&stats)));
     let budget = Arc::new(ThreadBudget::of_this_process());
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        match conn {
-            Ok(stream) => accept(stream, &registry, &budget),
-            Err(e) => {
-                // Out of file descriptors, usually: wait for some clients to leave.
-                say!("cannot accept a connection: {e}");
-                thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-    drop(listener);
+    acceptor.serve(|stream| accept(stream, &registry, &budget));
     registry.close_all(chat::SHUTDOWN);
     if !stats.wait_until_empty(chat::LINGER + Duration::from_secs(2)) {
         say!("some clients did not close in time; leaving anyway");
