@@ -247,12 +247,13 @@ pub fn fifty_clients_lose_nothing(exe: &str) {
 /// A client that never reads while 2 senders push 8 MB at it: the other clients still get
 /// everything, and the slow one is told it fell behind (`notice` is how this model says it).
 pub fn slow_reader_does_not_stall_the_others(exe: &str, notice: &str) {
-    let server = Server::start(exe, &["--queue", "128"]);
+    let server = Server::start(exe, &[]);
     let mut slow = Client::connect(server.addr);
-    // On loopback the kernel buffers about 4 MB for a client that does not read before the
-    // server's write to it blocks; 8 MB of big messages get past that and 128 queued ones. The
-    // senders are paced (500 messages/s in all) so that the clients that do read are never
-    // 128 messages behind, even on a busy machine: only the slow one is.
+    // On loopback the kernel buffers about 3.5 MB for a client that does not read before the
+    // server's write to it blocks; 8 MB of big messages get past that and the 256 messages
+    // (2 MB) a queue holds by default. The senders are paced (500 messages/s in all) so that
+    // the clients that do read are never 256 messages behind, even on a busy machine: only the
+    // slow one is.
     let mut args = load(server.addr, 10, 2, 500);
     args.payload = 8000;
     args.rate = Some(250);
