@@ -461,6 +461,15 @@ pub fn close_with(stream: &mut TcpStream, last: &str) {
     let _ = stream.shutdown(Shutdown::Read);
 }
 
+/// Tell a client it cannot be served (the server is full), and close at once. No lingering:
+/// this runs on the accepting thread, which must not wait on a newcomer, and a client that has
+/// just connected has sent nothing yet for a reset to destroy.
+pub fn refuse(mut stream: TcpStream, line: &str) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = stream.write_all(line.as_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,8 +111,7 @@ fn accept(
         Ok(()) => {}
         Err(e) => {
             stats.turned_away(&format!("{e:#}"));
-            let mut stream = stream;
-            chat::close_with(&mut stream, &chat::full(&format!("{e:#}")));
+            chat::refuse(stream, &chat::full(&format!("{e:#}")));
         }
     }
 }

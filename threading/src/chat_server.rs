@@ -90,9 +90,9 @@ fn accept(stream: TcpStream, registry: &Arc<Registry>, budget: &Arc<ThreadBudget
     }
 }
 
-fn turn_away(mut stream: TcpStream, stats: &Stats, why: &str) {
+fn turn_away(stream: TcpStream, stats: &Stats, why: &str) {
     stats.turned_away(why);
-    chat::close_with(&mut stream, &chat::full(why));
+    chat::refuse(stream, &chat::full(why));
 }
 
 /// One connection's reading thread: relay its lines until it leaves.

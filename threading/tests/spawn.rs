@@ -35,11 +35,14 @@ fn two_hundred_threads_sleep_at_the_same_time() {
     assert_eq!(s.digest, digest_of_indexes(200));
 }
 
-/// With its address space capped, the process cannot reserve 200 stacks of 8 MiB: the run
-/// must fail with a clear message, after joining the threads it did start, and not panic.
+/// With its address space capped at about 1 GB, the process cannot reserve 200 stacks of
+/// 64 MiB: the run must fail with a clear message, after joining the threads it did start, and
+/// not panic. One malloc arena (instead of one per thread, each reserving 64 MiB) and big
+/// stacks leave room for the error message itself once the stacks have used up the rest.
 #[test]
 fn a_thread_that_cannot_start_is_a_clear_error() {
-    let script = "ulimit -v 400000 && exec \"$0\" spawn --count 200 --stack-kib 8192 --sleep-ms 50";
+    let script = "export MALLOC_ARENA_MAX=1 && ulimit -v 1000000 && \
+                  exec \"$0\" spawn --count 200 --stack-kib 65536 --sleep-ms 50";
     let out = run("/bin/sh", &["-c", script, EXE]);
     assert!(!out.status.success(), "{}", out.stdout);
     assert!(
