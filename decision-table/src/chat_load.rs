@@ -423,22 +423,81 @@ pub fn run(args: &ChatLoadArgs) -> Result<Summary> {
 
 async fn load(args: &ChatLoadArgs) -> Result<Summary> {
     let (n, s, m) = (args.clients, args.senders(), args.messages);
-    let expected_total = (s * m * (n - 1)) as u64;
-    let mut run = Run::start("chat", &args.model, "load", n, expected_total as usize);
+    let expected = (s * m * (n - 1)) as u64;
+    let mut run = Run::start("chat", &args.model, "load", n, expected as usize);
     run.extra("clients", n)
         .extra("senders", s)
         .extra("messages", m)
-        .extra("expected", expected_total);
-
-    // Connect everyone.
+        .extra("expected", expected);
     say!("connecting {n} clients to {}...", args.addr);
     let started = Instant::now();
+    let conns = connect_all(args).await?;
+    let connect_s = started.elapsed().as_secs_f64();
+    run.extra("admitted", conns.admitted.len())
+        .extra("connect_s", round3(connect_s));
+    if conns.admitted.len() < n {
+        conns.explain(n, args.connect_timeout_s);
+        run.extra("waiting", conns.waiting)
+            .extra("refused", conns.refused.len())
+            .extra("rejected", conns.rejected.len());
+        return Ok(run.finish(String::new(), n - conns.admitted.len()));
+    }
+    say!(
+        "{n} clients connected and welcomed in {connect_s:.3} s ({:.0} per second)",
+        n as f64 / connect_s.max(1e-9)
+    );
+    let (mut tallies, send_s) = exchange(args, conns.admitted).await?;
+    run.extra("send_s", round3(send_s));
+    if let Some(r) = args.rate {
+        run.extra("rate", r);
+    }
+    Ok(count(run, expected, &mut tallies))
+}
+
+/// How the connection attempts ended.
+struct Connections {
+    admitted: Vec<(u64, BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+    refused: Vec<String>,
+    rejected: Vec<String>,
+    waiting: usize,
+}
+
+impl Connections {
+    /// Say why not everybody got in.
+    fn explain(&self, n: usize, timeout_s: u64) {
+        say!(
+            "only {} of {n} clients were let in within {timeout_s} s",
+            self.admitted.len()
+        );
+        if self.waiting > 0 {
+            say!(
+                "{} clients were still waiting for the server to welcome them: it is busy \
+                 with the others (the serial server serves one client at a time)",
+                self.waiting
+            );
+        }
+        if let Some(e) = self.refused.first() {
+            say!(
+                "{} clients could not connect, the first because: {e}",
+                self.refused.len()
+            );
+        }
+        if let Some(line) = self.rejected.first() {
+            say!(
+                "{} clients were turned away, the first with: {line}",
+                self.rejected.len()
+            );
+        }
+    }
+}
+
+/// Connect every client, a few at a time, and wait for their welcomes (in client order).
+async fn connect_all(args: &ChatLoadArgs) -> Result<Connections> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.connect_timeout_s);
     let permits = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT));
-    let attempts: Vec<_> = (0..n)
+    let attempts: Vec<_> = (0..args.clients)
         .map(|_| {
-            let permits = Arc::clone(&permits);
-            let addr = args.addr;
+            let (permits, addr) = (Arc::clone(&permits), args.addr);
             tokio::spawn(async move {
                 timeout_at(deadline, connect(addr, permits))
                     .await
@@ -446,54 +505,30 @@ async fn load(args: &ChatLoadArgs) -> Result<Summary> {
             })
         })
         .collect();
-    let mut admitted = Vec::with_capacity(n);
-    let (mut refused, mut rejected, mut waiting) = (Vec::new(), Vec::new(), 0usize);
+    let mut conns = Connections {
+        admitted: Vec::with_capacity(args.clients),
+        refused: Vec::new(),
+        rejected: Vec::new(),
+        waiting: 0,
+    };
     for a in attempts {
         match a.await.context("a connecting task failed")? {
-            Admission::Welcomed(id, r, w) => admitted.push((id, r, w)),
-            Admission::Refused(e) => refused.push(e),
-            Admission::Rejected(line) => rejected.push(line),
-            Admission::Waiting => waiting += 1,
+            Admission::Welcomed(id, r, w) => conns.admitted.push((id, r, w)),
+            Admission::Refused(e) => conns.refused.push(e),
+            Admission::Rejected(line) => conns.rejected.push(line),
+            Admission::Waiting => conns.waiting += 1,
         }
     }
-    let connect_s = started.elapsed().as_secs_f64();
-    run.extra("admitted", admitted.len())
-        .extra("connect_s", round3(connect_s));
-    if admitted.len() < n {
-        say!(
-            "only {} of {n} clients were let in within {} s",
-            admitted.len(),
-            args.connect_timeout_s
-        );
-        if waiting > 0 {
-            say!(
-                "{waiting} clients were still waiting for the server to welcome them: it is \
-                 busy with the others (the serial server serves one client at a time)"
-            );
-        }
-        if let Some(e) = refused.first() {
-            say!(
-                "{} clients could not connect, the first because: {e}",
-                refused.len()
-            );
-        }
-        if let Some(line) = rejected.first() {
-            say!(
-                "{} clients were turned away, the first with: {line}",
-                rejected.len()
-            );
-        }
-        run.extra("waiting", waiting)
-            .extra("refused", refused.len())
-            .extra("rejected", rejected.len());
-        return Ok(run.finish(String::new(), n - admitted.len()));
-    }
-    say!(
-        "{n} clients connected and welcomed in {connect_s:.3} s ({:.0} per second)",
-        n as f64 / connect_s.max(1e-9)
-    );
+    Ok(conns)
+}
 
-    // Everyone listens; the senders send.
+/// Everyone listens, the senders send; wait until everything arrived or the deadline. Returns
+/// what each client saw, and how long sending took.
+async fn exchange(
+    args: &ChatLoadArgs,
+    admitted: Vec<(u64, BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+) -> Result<(Vec<Tally>, f64)> {
+    let (n, s, m) = (args.clients, args.senders(), args.messages);
     let plan = Arc::new(Plan {
         senders: s,
         messages: m,
@@ -508,12 +543,8 @@ async fn load(args: &ChatLoadArgs) -> Result<Summary> {
     let mut receivers = Vec::with_capacity(n);
     let mut writers = Vec::with_capacity(n);
     for (i, (_, r, w)) in admitted.into_iter().enumerate() {
-        receivers.push(tokio::spawn(receive(
-            r,
-            i,
-            Arc::clone(&plan),
-            stop_rx.clone(),
-        )));
+        let receiver = receive(r, i, Arc::clone(&plan), stop_rx.clone());
+        receivers.push(tokio::spawn(receiver));
         writers.push(w);
     }
     let interval = args.rate.map(|r| Duration::from_secs(1) / r as u32);
@@ -522,35 +553,25 @@ async fn load(args: &ChatLoadArgs) -> Result<Summary> {
         .drain(..s)
         .enumerate()
         .map(|(i, w)| {
-            tokio::spawn(send(
-                w,
-                i,
-                Arc::clone(&plan),
-                interval,
-                Arc::clone(&padding),
-            ))
+            let sender = send(w, i, Arc::clone(&plan), interval, Arc::clone(&padding));
+            tokio::spawn(sender)
         })
         .collect();
-    let mut send_errors = Vec::new();
     for task in senders {
         let (w, err) = task.await.context("a sending task failed")?;
         // Keep the connection open until the end: closing it now could look like leaving.
         writers.push(w);
-        send_errors.extend(err);
+        if let Some(e) = err {
+            say!("{e}");
+        }
     }
     let send_s = plan.t0.elapsed().as_secs_f64();
     say!(
         "{s} senders sent {m} messages each ({} in all) in {send_s:.3} s",
         s * m
     );
-    for e in &send_errors {
-        say!("{e}");
-    }
-
-    // Wait for everything to arrive, or for the deadline.
     let until = tokio::time::Instant::from_std(plan.t0) + Duration::from_secs(args.timeout_s);
-    let in_time = timeout_at(until, plan.countdown.wait()).await.is_ok();
-    if in_time {
+    if timeout_at(until, plan.countdown.wait()).await.is_ok() {
         tokio::time::sleep(GRACE).await;
     } else {
         say!(
@@ -563,15 +584,17 @@ async fn load(args: &ChatLoadArgs) -> Result<Summary> {
     for r in receivers {
         tallies.push(r.await.context("a receiving task failed")?);
     }
-    drop(writers);
+    Ok((tallies, send_s))
+}
 
-    // Count.
+/// Add up what every client saw into the run's summary.
+fn count(mut run: Run, expected: u64, tallies: &mut [Tally]) -> Summary {
     let mut digest = Digest::new();
     let (mut delivered, mut lost, mut duplicated, mut unexpected, mut notices) = (0, 0, 0, 0, 0);
     let mut last_us = 0;
     let mut first_notice = None;
-    let mut latencies = Vec::with_capacity(expected_total.min(50_000_000) as usize);
-    for t in &mut tallies {
+    let mut latencies = Vec::with_capacity(expected.min(50_000_000) as usize);
+    for t in tallies.iter_mut() {
         t.digest_into(&mut digest);
         delivered += t.delivered;
         lost += t.lost();
@@ -598,7 +621,7 @@ async fn load(args: &ChatLoadArgs) -> Result<Summary> {
         0.0
     };
     say!(
-        "delivered {delivered} of {expected_total} expected (lost {lost}, duplicated {duplicated}, \
+        "delivered {delivered} of {expected} expected (lost {lost}, duplicated {duplicated}, \
          unexpected {unexpected}) in {deliver_s:.3} s: {per_s:.0} deliveries/s; \
          latency p50 {p50} ms, p99 {p99} ms, max {max} ms"
     );
@@ -610,17 +633,13 @@ async fn load(args: &ChatLoadArgs) -> Result<Summary> {
         .extra("duplicated", duplicated)
         .extra("unexpected", unexpected)
         .extra("notices", notices)
-        .extra("send_s", round3(send_s))
         .extra("deliver_s", round3(deliver_s))
         .extra("deliveries_per_s", per_s)
         .extra("latency_p50_ms", p50)
         .extra("latency_p99_ms", p99)
         .extra("latency_max_ms", max);
-    if let Some(r) = args.rate {
-        run.extra("rate", r);
-    }
     let failed = lost + duplicated + unexpected;
-    Ok(run.finish(digest.finish(), failed as usize))
+    run.finish(digest.finish(), failed as usize)
 }
 
 fn round3(x: f64) -> f64 {
