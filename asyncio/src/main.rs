@@ -10,23 +10,29 @@
 //! cargo run --release -p asyncio -- images data/images [--variant blocking]
 //! cargo run --release -p asyncio -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
+//! cargo run -p asyncio -- chat-server    # a chat server with two tasks per client
+//! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
 //! cargo run -p asyncio -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
+use decision_table::chat::ChatServerArgs;
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use decision_table::images::ImagesArgs;
 use decision_table::matrix::MatrixArgs;
+use decision_table::spawn::SpawnArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod chat_server;
 mod cpu;
 mod downloads;
 mod images;
 mod matrix;
 mod queue;
 mod requests;
+mod spawn;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -79,6 +85,10 @@ enum Command {
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N as tasks, K in flight (try K = 1000), and add up a field
     Requests(RequestsArgs),
+    /// A line-based chat server: two tasks per client around one bounded broadcast channel
+    ChatServer(ChatServerArgs),
+    /// Start N sleeping tasks on one thread and join them: time to start and finish, memory per task
+    Spawn(SpawnArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +105,8 @@ fn main() -> ExitCode {
         Command::Images { args, cpu } => images::run(&args, &cpu),
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
+        Command::ChatServer(args) => chat_server::run(&args),
+        Command::Spawn(args) => spawn::run(&args),
     };
     decision_table::contract::exit(result)
 }

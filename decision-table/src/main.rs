@@ -6,10 +6,13 @@
 //! cargo run --release -p decision-table -- gen matrix --n 1024 --seed 42 --out data/matrix
 //! cargo run --release -p decision-table -- gen images --count 32 --seed 42 --out data/images
 //! cargo run --release -p decision-table -- serve --port 8000   # the local HTTP server
+//! cargo run --release -p decision-table -- chat-load --clients 1000   # load a chat server
 //! cargo run -p decision-table -- --help             # every tool
 //! ```
 
 use clap::{Parser, Subcommand};
+use decision_table::chat_load::ChatLoadArgs;
+use decision_table::cli::Common;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,6 +20,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "decision-table", version)]
 struct Cli {
+    #[command(flatten)]
+    common: Common,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -34,6 +39,8 @@ enum Command {
     Gen(Gen),
     /// The local HTTP server of the downloads and requests scenarios (latency, bandwidth, faults)
     Serve(decision_table::server::ServeArgs),
+    /// Connect N clients to a chat server, have S of them send, check every message arrived once
+    ChatLoad(ChatLoadArgs),
     /// Write DIR/REPORT.md, its charts and verdicts from a scripts/compare.sh results folder
     Report {
         /// The results folder (holds hyperfine/, summaries/ and meta.json)
@@ -51,6 +58,7 @@ enum Gen {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    decision_table::console::set_json(cli.common.json);
     let command = cli.command.unwrap_or(Command::Table {
         results: PathBuf::from("results"),
     });
@@ -90,6 +98,9 @@ fn main() -> ExitCode {
             println!("wrote {}", path.display());
         }),
         Command::Serve(args) => decision_table::server::run(&args),
+        Command::ChatLoad(args) => {
+            return decision_table::contract::exit(decision_table::chat_load::run(&args));
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

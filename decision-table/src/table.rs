@@ -62,7 +62,7 @@ pub const ROWS: [Row; 10] = [
         job: "Chat server",
         chapter_choice: "asyncio",
         why: "waiting on sockets; thousands of connections",
-        scenario: None,
+        scenario: Some("chat"),
     },
     Row {
         job: "Mathematical computation",

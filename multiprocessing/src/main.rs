@@ -11,10 +11,12 @@
 //! cargo run --release -p multiprocessing -- images data/images [--engine rayon]   # PNGs
 //! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --workers 100
+//! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
 //! cargo run -p multiprocessing -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
+use decision_table::chat::ChatServerArgs;
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use decision_table::images::ImagesArgs;
@@ -22,6 +24,7 @@ use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod chat_server;
 mod downloads;
 mod engine;
 mod images;
@@ -75,9 +78,14 @@ enum Command {
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N on a pool of K processes and add up a field
     Requests(RequestsArgs),
+    /// A line-based chat server: a child process per client, the parent relaying between them
+    ChatServer(ChatServerArgs),
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
+    /// Serve one chat client for the parent process (started by this program, not by people)
+    #[command(hide = true)]
+    ChatChild,
 }
 
 fn main() -> ExitCode {
@@ -95,6 +103,16 @@ fn main() -> ExitCode {
         Command::Map(args) => map::run(&args),
         Command::Matrix { args, engine } => matrix::run(&args, &engine),
         Command::Images { args, engine } => images::run(&args, &engine),
+        Command::ChatServer(args) => chat_server::run(&args),
+        Command::ChatChild => {
+            return match chat_server::child() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("chat child {}: {e:#}", std::process::id());
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Worker => {
             return match worker::serve() {
                 Ok(()) => ExitCode::SUCCESS,

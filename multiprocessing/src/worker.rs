@@ -27,7 +27,7 @@ fn dispatch(job: &str, arg: Value) -> Result<Vec<u8>> {
 }
 
 /// Die if the parent is gone, and ask the kernel to kill us when it goes.
-fn tie_to_parent() -> Result<()> {
+pub(crate) fn tie_to_parent() -> Result<()> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .context("cannot ask to die with the parent")?;
     // The parent may have died between starting us and the line above.

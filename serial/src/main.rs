@@ -9,10 +9,12 @@
 //! cargo run --release -p serial -- images data/images        # blur, halve, gray, one PNG at a time
 //! cargo run --release -p serial -- downloads --url http://127.0.0.1:8000   # start `decision-table serve` first
 //! cargo run --release -p serial -- requests --url http://127.0.0.1:8000
+//! cargo run -p serial -- chat-server     # a chat server that serves one client at a time
 //! cargo run -p serial -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
+use decision_table::chat::ChatServerArgs;
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use decision_table::images::ImagesArgs;
@@ -20,6 +22,7 @@ use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod chat_server;
 mod downloads;
 mod images;
 mod matrix;
@@ -56,6 +59,8 @@ enum Command {
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N one after another and add up a field
     Requests(RequestsArgs),
+    /// A line-based chat server that serves one client at a time; the others wait their turn
+    ChatServer(ChatServerArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         Command::Images(args) => images::run(&args),
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
+        Command::ChatServer(args) => chat_server::run(&args),
     };
     decision_table::contract::exit(result)
 }

@@ -11,10 +11,13 @@
 //! cargo run --release -p threading -- images data/images [--gil]   # PNGs on a thread pool
 //! cargo run --release -p threading -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --workers 1000
+//! cargo run -p threading -- chat-server  # a chat server with two threads per client
+//! cargo run -p threading -- spawn        # 10,000 sleeping threads: time and memory per thread
 //! cargo run -p threading -- --help
 //! ```
 
 use clap::{Parser, Subcommand};
+use decision_table::chat::ChatServerArgs;
 use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use decision_table::fetch::{DownloadsArgs, RequestsArgs};
 use decision_table::images::ImagesArgs;
@@ -22,6 +25,7 @@ use decision_table::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod chat_server;
 mod downloads;
 mod gil;
 mod images;
@@ -29,6 +33,7 @@ mod matrix;
 mod queue;
 mod race;
 mod requests;
+mod spawn;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -72,6 +77,10 @@ enum Command {
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N on K threads (try K = 1000) and add up a field
     Requests(RequestsArgs),
+    /// A line-based chat server: a reading and a writing thread per client, bounded queues
+    ChatServer(ChatServerArgs),
+    /// Start N sleeping threads and join them: time to start, time to finish, memory per thread
+    Spawn(spawn::ThreadSpawnArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +98,8 @@ fn main() -> ExitCode {
         Command::Images { args, gil } => images::run(&args, &gil),
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
+        Command::ChatServer(args) => chat_server::run(&args),
+        Command::Spawn(args) => spawn::run(&args),
     };
     decision_table::contract::exit(result)
 }

@@ -1,0 +1,81 @@
+//! The chat server done serially: accept one client, serve it until it leaves, then accept the
+//! next. It speaks the whole protocol and works, for one person at a time: with nobody else
+//! connected there is nobody to relay to, and everyone who connects meanwhile waits in the
+//! kernel's listen queue without even a welcome. `decision-table chat-load` shows that: one
+//! client let in, the rest still waiting when it gives up.
+//!
+//! ```text
+//! cargo run -p serial -- chat-server [--addr 127.0.0.1:7878]
+//! cargo run -p decision-table -- chat-load --clients 10 --connect-timeout-s 3 --model serial
+//! ```
+//!
+//! The one other thread is the signal watcher: Ctrl-C or SIGTERM must reach a server that is
+//! blocked reading its client. It sends that client the shutdown notice and closes its socket,
+//! which wakes the main thread, which then exits 0. (`--queue` is accepted and unused: nothing
+//! is ever queued here.)
+
+use crate::MODEL;
+use anyhow::Result;
+use decision_table::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
+use decision_table::{Run, Summary};
+use std::io::{BufReader, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+pub fn run(args: &ChatServerArgs) -> Result<Summary> {
+    let run = Run::start("chat", MODEL, "one-at-a-time", 0, 0);
+    // The client being served, for the signal watcher to say goodbye to.
+    let current: Arc<Mutex<Option<TcpStream>>> = Arc::default();
+    let serving = Arc::clone(&current);
+    let acceptor = Acceptor::listen(MODEL, args.addr, move || {
+        if let Some(mut client) = serving.lock().expect("current client").take() {
+            let _ = client.set_write_timeout(Some(chat::LINGER));
+            let _ = client.write_all(chat::SHUTDOWN.as_bytes());
+            let _ = client.shutdown(Shutdown::Both);
+        }
+    })?;
+    let stats = Stats::default();
+    let mut next_id = 1;
+    let stopping = acceptor.stop_flag();
+    acceptor.serve(|mut stream| {
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(chat::WRITE_STALL));
+        *current.lock().expect("current client") = stream.try_clone().ok();
+        // The signal may have come between the accept and the line above.
+        if stopping.load(Ordering::SeqCst) {
+            chat::close_with(&mut stream, chat::SHUTDOWN);
+            return;
+        }
+        serve(stream, next_id, &stats);
+        next_id += 1;
+        current.lock().expect("current client").take();
+    });
+    Ok(stats.finish(run))
+}
+
+/// Serve one client until it leaves.
+fn serve(mut stream: TcpStream, id: u64, stats: &Stats) {
+    stats.joined();
+    let Ok(input) = stream.try_clone() else {
+        stats.left();
+        return;
+    };
+    if stream.write_all(chat::welcome(id).as_bytes()).is_ok() {
+        let mut reader = BufReader::with_capacity(chat::READ_BUFFER, input);
+        let mut buf = Vec::new();
+        loop {
+            match chat::read_line(&mut reader, &mut buf) {
+                // Every other connected client gets the line: there are none.
+                Ok(Line::Text(_)) => Stats::count(&stats.lines_in, 1),
+                Ok(bad @ (Line::TooLong | Line::NotUtf8)) => {
+                    Stats::count(&stats.bad_lines, 1);
+                    chat::close_with(&mut stream, bad.error().expect("a bad line"));
+                    break;
+                }
+                Ok(Line::End | Line::EndMidLine) | Err(_) => break,
+            }
+        }
+    }
+    stats.left();
+}

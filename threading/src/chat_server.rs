@@ -1,0 +1,170 @@
+//! The chat server with threads: every connection gets a thread that reads its lines and a
+//! thread that writes to it. This is how a chat server looks with Python's `threading` (or
+//! `socketserver.ThreadingTCPServer`), and the chapter's seed 004 says it gets heavy after a few
+//! hundred clients; in Rust it holds thousands, up to the kernel's limits (see below).
+//!
+//! ```text
+//! cargo run --release -p threading -- chat-server [--addr 127.0.0.1:7878] [--queue 256]
+//! cargo run --release -p decision-table -- chat-load --clients 1000 --model threading
+//! ```
+//!
+//! - A shared registry of clients ([`Registry`]): relaying a line puts it on the bounded
+//!   outgoing queue (a crossbeam channel) of every other client and never waits.
+//! - A writer thread per client drains its queue into its socket, gathering whatever is queued
+//!   into one write. Only that thread ever waits on a slow client's socket, so one slow reader
+//!   cannot stall the rest. **A client whose queue overflows (it fell `--queue` messages
+//!   behind) is disconnected with a notice** (`* error: you fell more than 256 messages behind;
+//!   disconnecting`), and one that takes no data at all for 10 s is disconnected.
+//! - Small thread stacks (64 KiB reserved instead of std's 2 MiB): these threads hold a few
+//!   small buffers. A reservation costs address space, not resident memory (`threading spawn`
+//!   measures the same 10 KiB per thread either way), but 16,000 default stacks reserve 31 GiB
+//!   of it, which a machine that accounts for overcommitted memory strictly would refuse.
+//! - When a client's threads cannot be started, that client is told the server is full and
+//!   disconnected; everyone else carries on. The first wall here is not memory but the number
+//!   of memory maps a process may have (`vm.max_map_count`, 65530): each thread takes four, so
+//!   about 15,800 threads, 7,900 clients. The server counts them (`ThreadBudget`) and turns
+//!   clients away before the kernel refuses, because a thread refused half-way aborts the
+//!   whole process.
+//! - Ctrl-C or SIGTERM: stop accepting, queue the shutdown notice behind what every client is
+//!   still due, give them a moment to read it, exit 0.
+
+use crate::MODEL;
+use anyhow::Result;
+use decision_table::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
+use decision_table::chat_hub::{self, Out, Registry};
+use decision_table::spawn::ThreadBudget;
+use decision_table::{Run, Summary, say};
+use std::io::{BufReader, ErrorKind, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// Stack reserved per thread (see the module doc).
+const STACK: usize = 64 * 1024;
+
+pub fn run(args: &ChatServerArgs) -> Result<Summary> {
+    let run = Run::start("chat", MODEL, "threads", 0, 0);
+    let acceptor = Acceptor::listen(MODEL, args.addr, || {})?;
+    let stats = Arc::new(Stats::default());
+    let registry = Arc::new(Registry::new(args.queue, Arc::clone(&stats)));
+    let budget = Arc::new(ThreadBudget::of_this_process());
+    acceptor.serve(|stream| accept(stream, &registry, &budget));
+    registry.close_all(chat::SHUTDOWN);
+    if !stats.wait_until_empty(chat::LINGER + Duration::from_secs(2)) {
+        say!("some clients did not close in time; leaving anyway");
+    }
+    Ok(stats.finish(run))
+}
+
+/// Start the reading thread of a new connection (it starts the writing one).
+fn accept(stream: TcpStream, registry: &Arc<Registry>, budget: &Arc<ThreadBudget>) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(chat::WRITE_STALL));
+    // Two threads per client, counted before they start (see ThreadBudget).
+    if !budget.try_take(2) {
+        turn_away(stream, registry.stats(), &budget.exhausted());
+        return;
+    }
+    // A second handle, to tell the client the server is full if its thread cannot start.
+    let Ok(spare) = stream.try_clone() else {
+        budget.give_back(2);
+        return;
+    };
+    let id = registry.next_id();
+    let (registry_, budget_) = (Arc::clone(registry), Arc::clone(budget));
+    let started = thread::Builder::new()
+        .name(format!("read-{id}"))
+        .stack_size(STACK)
+        .spawn(move || {
+            connection(stream, id, registry_);
+            budget_.give_back(2);
+        });
+    if let Err(e) = started {
+        budget.give_back(2);
+        turn_away(
+            spare,
+            registry.stats(),
+            &format!("cannot start a thread: {e}"),
+        );
+    }
+}
+
+fn turn_away(stream: TcpStream, stats: &Stats, why: &str) {
+    stats.turned_away(why);
+    chat::refuse(stream, &chat::full(why));
+}
+
+/// One connection's reading thread: relay its lines until it leaves.
+fn connection(stream: TcpStream, id: u64, registry: Arc<Registry>) {
+    let stats = registry.stats();
+    let Ok(out) = stream.try_clone() else {
+        return;
+    };
+    let queue = registry.join(id);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let registry_ = Arc::clone(&registry);
+    let writer = thread::Builder::new()
+        .name(format!("write-{id}"))
+        .stack_size(STACK)
+        .spawn(move || write_loop(out, id, queue, &registry_, done_rx));
+    let writer = match writer {
+        Ok(w) => w,
+        Err(e) => {
+            registry.leave(id);
+            turn_away(stream, stats, &format!("cannot start a thread: {e}"));
+            return;
+        }
+    };
+    stats.joined();
+    let mut reader = BufReader::with_capacity(chat::READ_BUFFER, stream);
+    let mut buf = Vec::new();
+    loop {
+        match chat::read_line(&mut reader, &mut buf) {
+            // False once this client is cut off: its lines are read and dropped until it goes.
+            Ok(Line::Text(text)) => {
+                registry.relay(id, &text);
+            }
+            Ok(bad @ (Line::TooLong | Line::NotUtf8)) => {
+                if registry.cut_off(id, bad.error().expect("a bad line")) {
+                    Stats::count(&stats.bad_lines, 1);
+                }
+            }
+            Ok(Line::End | Line::EndMidLine) | Err(_) => break,
+        }
+    }
+    registry.leave(id);
+    let _ = done_tx.send(());
+    let _ = writer.join();
+    stats.left();
+}
+
+/// One connection's writing thread: drain its queue into the socket until the queue closes
+/// (the client left, was cut off, or the server is stopping), then close.
+fn write_loop(
+    mut out: TcpStream,
+    id: u64,
+    queue: crossbeam_channel::Receiver<Out>,
+    registry: &Registry,
+    reader_done: crossbeam_channel::Receiver<()>,
+) {
+    let stats = registry.stats();
+    let mut buf = Vec::with_capacity(1024);
+    while let Ok(first) = queue.recv() {
+        let messages = chat_hub::gather(first, &queue, &mut buf);
+        if let Err(e) = out.write_all(&buf) {
+            // The write timeout: a client that took nothing for WRITE_STALL.
+            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+                Stats::count(&stats.kicked, 1);
+            }
+            registry.leave(id);
+            break;
+        }
+        Stats::count(&stats.deliveries, messages);
+    }
+    // No more to say. Give the client a moment to read it and close (the reading thread
+    // discards what it still sends), then stop reading too.
+    let _ = out.shutdown(Shutdown::Write);
+    let _ = reader_done.recv_timeout(chat::LINGER);
+    let _ = out.shutdown(Shutdown::Read);
+}
