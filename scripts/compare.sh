@@ -18,7 +18,7 @@ BIN="$ROOT/target/release"
 HYPERFINE_CRATE_VERSION=1.20.0 # 1.21 and later need a newer rustc than the machine's 1.95
 
 # The scenarios, in report order. Each has a function scenario_<name> below.
-ALL_SCENARIOS=(cakes workers queue)
+ALL_SCENARIOS=(cakes workers queue matrix images downloads requests chat)
 
 usage() {
     cat <<EOF
@@ -168,11 +168,131 @@ scenario_queue() {
     add_all_models "queue --items $items --workers 2 --capacity 64"
 }
 
+# The CPU-bound scenarios: every model and every variant (the emulated GIL, rayon, a blocked
+# event loop) on the same generated inputs.
+add_cpu_variants() {
+    local args=$1
+    add serial "$BIN/serial $args"
+    add threading "$BIN/threading $args"
+    add threading-gil "$BIN/threading $args --gil"
+    add multiprocessing "$BIN/multiprocessing $args"
+    add multiprocessing-rayon "$BIN/multiprocessing $args --engine rayon"
+    add asyncio "$BIN/asyncio $args"
+    add asyncio-blocking "$BIN/asyncio $args --variant blocking"
+}
+
+scenario_matrix() {
+    local n=1024
+    local dir="$OUT/inputs/matrix-n$n-seed42"
+    [ -f "$dir/b.mat" ] || "$BIN/decision-table" gen matrix --n $n --seed 42 --out "$dir" >/dev/null
+    RUNS=10 WARMUP=2
+    [ $QUICK = 1 ] && RUNS=5
+    add_cpu_variants "matrix $dir --workers $CORES"
+}
+
+scenario_images() {
+    local count=32 w=1920 h=1080
+    [ $QUICK = 1 ] && count=8
+    local dir="$OUT/inputs/images-${count}x${w}x$h-seed42"
+    [ -f "$dir/.complete" ] || {
+        "$BIN/decision-table" gen images --count $count --width $w --height $h --seed 42 --out "$dir" >/dev/null
+        touch "$dir/.complete"
+    }
+    RUNS=3 WARMUP=1
+    add_cpu_variants "images $dir --out $OUT/work/images-out --workers $CORES"
+}
+
+# start_http_server KNOBS...: a `decision-table serve` on a free port, stopped by the trap; sets URL.
+start_http_server() {
+    local log="$OUT/work/serve-$RANDOM.log"
+    "$BIN/decision-table" serve --port 0 "$@" >"$log" 2>&1 &
+    PIDS+=($!)
+    wait_for_line "$log" '^listening on ' "decision-table serve $*"
+    URL=$(awk 'NR == 1 { print $3 }' "$log")
+    wait_for_port "${URL#http://}"
+}
+
+scenario_downloads() {
+    # The issue's setting: 64 files of 1 MiB, 50 ms to first byte, 10 MiB/s per connection, K = 8.
+    local files=64 size=1048576
+    [ $QUICK = 1 ] && files=16 size=262144
+    start_http_server --files $files --size $size --latency-ms 50 --bandwidth 10485760
+    RUNS=3 WARMUP=1
+    add_all_models "downloads --url $URL --out $OUT/work/downloads --workers 8"
+}
+
+scenario_requests() {
+    # 1000 GETs at 20 ms each; K = 100 for every model, and K = 1000 for threads and tasks.
+    local count=1000
+    [ $QUICK = 1 ] && count=200
+    start_http_server --latency-ms 20
+    RUNS=3 WARMUP=1
+    add_all_models "requests --url $URL --count $count --workers 100"
+    add threading-k1000 "$BIN/threading requests --url $URL --count $count --workers 1000"
+    add asyncio-k1000 "$BIN/asyncio requests --url $URL --count $count --workers 1000"
+}
+
+CHAT_SERVERS=()
+scenario_chat() {
+    # The serial server serves one client at a time: a load of many clients cannot complete
+    # against it, so it is left out here (its tests show everyone else waiting).
+    local clients=1000 m addr log
+    [ $QUICK = 1 ] && clients=200
+    RUNS=5 WARMUP=1
+    [ $QUICK = 1 ] && RUNS=3
+    CHAT_SERVERS=()
+    for m in threading multiprocessing asyncio; do
+        log="$OUT/work/chat-$m.err"
+        "$BIN/$m" chat-server --addr 127.0.0.1:0 --json >"$OUT/work/chat-$m.json" 2>"$log" &
+        PIDS+=($!)
+        CHAT_SERVERS+=("$m:$!")
+        wait_for_line "$log" 'listening on' "$m chat-server"
+        addr=$(grep -o 'listening on [0-9.:]*' "$log" | head -n 1 | awk '{print $3}')
+        wait_for_port "$addr"
+        add "$m" "$BIN/decision-table chat-load --addr $addr --model $m --clients $clients --senders 10 --messages 10"
+    done
+}
+
+# After the chat scenario: stop its servers so they write their summaries (peak memory of the
+# server, clients served), which the report shows beside the load client's figures.
+finish_chat() {
+    local entry m pid
+    for entry in "${CHAT_SERVERS[@]}"; do
+        m=${entry%%:*} pid=${entry#*:}
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        cp "$OUT/work/chat-$m.json" "$OUT/summaries/chat/$m.server.json" 2>/dev/null || true
+    done
+}
+
+# wait_for_line FILE REGEX WHAT: wait up to 30 s for a server to announce itself.
+wait_for_line() {
+    local i
+    for i in $(seq 600); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    sed 's/^/   /' "$1" >&2
+    die "$3 did not start (log: $1)"
+}
+
+# wait_for_port HOST:PORT: wait until the address accepts connections.
+wait_for_port() {
+    local host=${1%:*} port=${1##*:} i
+    for i in $(seq 200); do
+        if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    die "nothing answers on $1"
+}
+
 # ---------------------------------------------------------------------------------------------
 # One scenario: check the digests, then time it.
 
 run_scenario() {
-    local s=$1 i name cmd digest first="" failed=0
+    local s=$1 i name cmd digest first="" failed=0 started=${#PIDS[@]}
     NAMES=() CMDS=() RUNS=5 WARMUP=1
     "scenario_$s"
     mkdir -p "$OUT/summaries/$s" "$OUT/hyperfine"
@@ -208,6 +328,13 @@ run_scenario() {
         die "$s: hyperfine failed (log: $OUT/hyperfine/$s.log)"
     }
     sed 's/^/   /' "$OUT/hyperfine/$s.md"
+    [ "$s" = chat ] && finish_chat
+    # Stop the servers this scenario started; the next one starts its own.
+    for pid in "${PIDS[@]:$started}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    return 0
 }
 
 json_string() {
@@ -239,7 +366,9 @@ EOF
 echo "== building the release binaries"
 (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
 
-rm -rf "$OUT/hyperfine" "$OUT/summaries" "$OUT/charts"
+CORES=$(nproc 2>/dev/null || echo 2)
+rm -rf "$OUT/hyperfine" "$OUT/summaries" "$OUT/charts" "$OUT/work"
+mkdir -p "$OUT/work"
 for s in "${SELECTED[@]}"; do
     run_scenario "$s"
 done

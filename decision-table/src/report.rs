@@ -20,6 +20,7 @@
 //! `cargo run -p decision-table -- report results`
 
 use crate::Summary;
+use crate::files::write_atomically;
 use crate::table::{ROWS, Row};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -104,6 +105,9 @@ pub struct Meta {
 pub struct Entry {
     pub bench: Bench,
     pub summary: Option<Summary>,
+    /// For a server scenario (chat), the server's own summary, written when it stopped: its
+    /// peak memory is the model's cost, not the load client's.
+    pub server: Option<Summary>,
 }
 
 impl Entry {
@@ -117,6 +121,17 @@ impl Entry {
                 .split('-')
                 .next()
                 .unwrap_or(&self.bench.name),
+        }
+    }
+
+    /// The model the work really ran in, for judging the chapter's advice: the multiprocessing
+    /// crate's rayon engine runs threads in one process, so it counts as threading.
+    pub fn runs_as(&self) -> &str {
+        let variant = self.summary.as_ref().map(|s| s.variant.as_str());
+        if variant == Some("rayon") || self.bench.name.ends_with("-rayon") {
+            "threading"
+        } else {
+            self.model()
         }
     }
 }
@@ -207,20 +222,19 @@ pub fn load(dir: &Path) -> Result<Report> {
                     .join("summaries")
                     .join(&name)
                     .join(format!("{}.json", bench.name));
-                let summary = match std::fs::read_to_string(&spath) {
-                    Ok(text) => Some(
-                        serde_json::from_str(text.trim())
-                            .with_context(|| format!("{} is not a summary", spath.display()))?,
-                    ),
-                    Err(_) => None,
-                };
+                let summary = read_summary(&spath)?;
+                let server = read_summary(&spath.with_extension("server.json"))?;
                 // hyperfine 1.x exports the -n name as "command": the harness keeps the real
                 // command line beside the summary.
                 let mut bench = bench;
                 if let Ok(cmd) = std::fs::read_to_string(spath.with_extension("cmd")) {
                     bench.command = cmd.trim().to_string();
                 }
-                Ok(Entry { bench, summary })
+                Ok(Entry {
+                    bench,
+                    summary,
+                    server,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         scenarios.push(Scenario { name, entries });
@@ -231,6 +245,54 @@ pub fn load(dir: &Path) -> Result<Report> {
     let rank = |n: &str| ORDER.iter().position(|o| *o == n).unwrap_or(ORDER.len());
     scenarios.sort_by(|a, b| (rank(&a.name), &a.name).cmp(&(rank(&b.name), &b.name)));
     Ok(Report { meta, scenarios })
+}
+
+/// A summary file, if it exists; an error if it exists but is not a summary.
+fn read_summary(path: &Path) -> Result<Option<Summary>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(text.trim())
+            .map(Some)
+            .with_context(|| format!("{} is not a summary", path.display())),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The scenario-specific figures worth a glance, from a run's summary (and its server's).
+fn figures(e: &Entry) -> String {
+    let Some(s) = &e.summary else {
+        return "–".into();
+    };
+    let num = |k: &str| s.extra.get(k).and_then(Value::as_f64);
+    let mut out = Vec::new();
+    if let Some(g) = num("kernel_gflops") {
+        out.push(format!("kernel {g:.1} GFLOP/s"));
+    }
+    if let Some(i) = num("ideal_s") {
+        out.push(format!("ideal {}", seconds(i)));
+    }
+    if let Some(t) = num("os_threads") {
+        out.push(format!("{t} threads"));
+    }
+    if let Some(p) = num("processes").filter(|p| *p > 1.0) {
+        out.push(format!("{p} processes"));
+    }
+    if let Some(p) = num("latency_p99_ms") {
+        out.push(format!("p99 {p:.1} ms"));
+    }
+    if let Some(d) = num("deliveries_per_s") {
+        out.push(format!("{:.2} M deliveries/s", d / 1e6));
+    }
+    if let Some(l) = num("lost").filter(|l| *l > 0.0) {
+        out.push(format!("{l} LOST"));
+    }
+    if let Some(t) = num("ticker_max_late_ms") {
+        out.push(format!("event loop stalled {t:.0} ms"));
+    }
+    if out.is_empty() {
+        "–".into()
+    } else {
+        out.join(", ")
+    }
 }
 
 /// How one row of the chapter's table fared.
@@ -253,7 +315,7 @@ fn tie(a: &Bench, b: &Bench) -> bool {
 }
 
 fn explain(chapter: &str, fastest: &Entry, best_of_chapter: Option<&Entry>) -> String {
-    let f = fastest.model();
+    let f = fastest.runs_as();
     let numbers = match best_of_chapter {
         Some(c) => format!(
             " ({} {:.3} s vs {} {:.3} s)",
@@ -263,8 +325,9 @@ fn explain(chapter: &str, fastest: &Entry, best_of_chapter: Option<&Entry>) -> S
     };
     let reason = match (chapter.contains("multiprocessing"), f) {
         (true, "threading") => {
-            "Rust threads have no GIL: they run CPU-bound code on every core and share memory, \
-             so separate processes only add start-up and pipe costs"
+            "Rust threads (and rayon, which runs on threads) have no GIL: they run CPU-bound code \
+             on every core and share memory, so separate processes only add start-up and pipe \
+             costs"
         }
         (true, "asyncio") => {
             "spawn_blocking hands CPU work to tokio's thread pool: threads again, with no GIL \
@@ -317,9 +380,9 @@ fn verdict(row: &Row, report: &Report) -> Verdict {
     let best_of_chapter = scenario
         .entries
         .iter()
-        .filter(|e| choices.contains(&e.model()))
+        .filter(|e| choices.contains(&e.runs_as()))
         .min_by(|a, b| a.bench.mean.total_cmp(&b.bench.mean));
-    let (verdict, why) = if choices.contains(&fastest.model()) {
+    let (verdict, why) = if choices.contains(&fastest.runs_as()) {
         (
             "agrees",
             "the chapter's choice was the fastest here".to_string(),
@@ -358,8 +421,8 @@ fn seconds(s: f64) -> String {
 pub fn scenario_table(s: &Scenario) -> String {
     let serial = s.serial().map(|e| e.bench.mean);
     let mut out = String::from(
-        "| model | mean ± σ | speedup vs serial | speedup per worker | CPU time | peak memory | digest |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
+        "| model | mean ± σ | speedup vs serial | speedup per worker | CPU time | peak memory | digest | figures |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n",
     );
     let agree = s.digests_agree();
     let reference = s
@@ -387,7 +450,7 @@ pub fn scenario_table(s: &Scenario) -> String {
         };
         let _ = writeln!(
             out,
-            "| {}{} | {} ± {} | {} | {} | {} | {} | {} |",
+            "| {}{} | {} ± {} | {} | {} | {} | {} | {} | {} |",
             e.bench.name,
             workers.map_or(String::new(), |w| format!(
                 " ({w} worker{})",
@@ -398,10 +461,13 @@ pub fn scenario_table(s: &Scenario) -> String {
             speedup.map_or("–".into(), |v| format!("{v:.2}x")),
             per_worker,
             seconds(e.bench.cpu),
-            e.summary
-                .as_ref()
-                .map_or("–".into(), |x| mib(x.max_rss_kib)),
+            match (&e.server, &e.summary) {
+                (Some(server), _) => format!("{} (server)", mib(server.max_rss_kib)),
+                (None, Some(x)) => mib(x.max_rss_kib),
+                (None, None) => "–".into(),
+            },
             digest,
+            figures(e),
         );
     }
     out
@@ -517,8 +583,9 @@ pub fn render(report: &Report, chart_dir: &str) -> String {
          of the runs). *Speedup per worker* is the speedup over serial divided by the workers \
          the run used: 1.00 means every worker was fully used. CPU time is user + system per \
          run, child processes included; peak memory comes from the run's own summary and also \
-         counts its children. The digest column checks that every model computed the same \
-         result.\n\n",
+         counts its children (for chat, the server's own peak; its CPU time is the load client's). The digest column \
+         checks that every model computed the same result; *figures* are the scenario's own \
+         (kernel speed, the ideal time, threads used, latency).\n\n",
     );
     out.push_str("## The chapter's decision table against the measurements\n\n");
     out.push_str("| job | chapter's choice | measured fastest | verdict | why |\n| --- | --- | --- | --- | --- |\n");
@@ -572,13 +639,6 @@ pub fn write(dir: &Path) -> Result<PathBuf> {
     let verdicts = serde_json::to_vec_pretty(&verdicts(&report))?;
     write_atomically(&dir.join("verdicts.json"), &verdicts)?;
     Ok(path)
-}
-
-/// Write to a temporary name beside `path`, then rename: a reader never sees half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))
 }
 
 /// The chapter's table with the verdicts of the latest report in `dir`, if there is one.
@@ -656,6 +716,7 @@ mod tests {
                 .map(|(n, m)| Entry {
                     bench: bench(n, *m),
                     summary: None,
+                    server: None,
                 })
                 .collect(),
         }
@@ -724,6 +785,21 @@ mod tests {
             "not covered"
         );
         assert_eq!(get("Responsive GUI").verdict, "not covered");
+        // rayon inside the multiprocessing crate is threads, not processes.
+        let rayon = Report {
+            meta: Meta::default(),
+            scenarios: vec![scenario(
+                "matrix",
+                &[
+                    ("serial", 2.0),
+                    ("multiprocessing-rayon", 1.0),
+                    ("multiprocessing", 1.4),
+                ],
+            )],
+        };
+        let v = verdict(&row("matrix", "multiprocessing"), &rayon);
+        assert_eq!(v.verdict, "differs");
+        assert!(v.why.contains("rayon"), "{}", v.why);
     }
 
     #[test]
