@@ -26,8 +26,10 @@
 //! Children never outlive the parent: they die with it (`PR_SET_PDEATHSIG`), check it is still
 //! there when they start, and exit when their channel to it ends. They ignore Ctrl-C (the
 //! blocked signal mask is inherited) and wait for the parent, which on Ctrl-C or SIGTERM closes
-//! every channel after the shutdown notice, waits for the children, and exits 0. Each child's
-//! peak memory is added to the summary's: a process per client is what this model costs.
+//! every channel after the shutdown notice, waits for the children, and exits 0. Each child
+//! reports its peak memory when it ends, and the summary's peak memory adds the most the
+//! children held at the same time (`usage::ChildSpans`): a process per client is what this
+//! model costs.
 
 use crate::MODEL;
 use crate::process::PARENT_PID_ENV;
@@ -43,15 +45,18 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Stack reserved per parent thread: they hold a few small buffers (see the threading server).
 const STACK: usize = 64 * 1024;
 
 /// The children alive, by client id, to kill any that do not finish at shutdown.
 type Children = Arc<Mutex<HashMap<u64, u32>>>;
+
+/// Every child's lifetime and peak memory, for the summary.
+static SPANS: LazyLock<usage::ChildSpans> = LazyLock::new(usage::ChildSpans::default);
 
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
     let run = Run::start("chat", MODEL, "processes", 0, 0);
@@ -83,6 +88,7 @@ pub fn run(args: &ChatServerArgs) -> Result<Summary> {
         }
         stats.wait_until_empty(Duration::from_secs(2));
     }
+    usage::add_child_peak(SPANS.concurrent_peak_kib());
     Ok(stats.finish(run))
 }
 
@@ -146,6 +152,7 @@ fn serve_child(
     budget: &Arc<ThreadBudget>,
 ) -> Result<()> {
     let pid = child.id();
+    let started = Instant::now();
     let spawned = (|| {
         let (out, registry_) = (channel.try_clone()?, Arc::clone(registry));
         let writer = thread::Builder::new()
@@ -162,7 +169,7 @@ fn serve_child(
             .stack_size(STACK)
             .spawn(move || {
                 registry.stats().joined();
-                read_from_child(id, &mut child, channel, &registry);
+                read_from_child(id, &mut child, started, channel, &registry);
                 let _ = writer.join();
                 children_.lock().expect("children").remove(&id);
                 budget_.give_back(2);
@@ -210,7 +217,13 @@ fn write_to_child(channel: UnixStream, queue: crossbeam_channel::Receiver<Out>, 
 }
 
 /// Relay what a child says until it closes its channel, then reap it and record its memory.
-fn read_from_child(id: u64, child: &mut Child, channel: UnixStream, registry: &Registry) {
+fn read_from_child(
+    id: u64,
+    child: &mut Child,
+    started: Instant,
+    channel: UnixStream,
+    registry: &Registry,
+) {
     let stats = registry.stats();
     let mut input = BufReader::new(channel);
     let mut peak = None;
@@ -235,7 +248,7 @@ fn read_from_child(id: u64, child: &mut Child, channel: UnixStream, registry: &R
     // A child that died without reporting: read its peak while it is a zombie-to-be, if we can.
     let peak = peak.or_else(|| usage::peak_rss_kib_of(child.id()));
     let _ = child.wait();
-    usage::add_child_peak(peak.unwrap_or(0));
+    SPANS.record(started, peak.unwrap_or(0));
 }
 
 /// The hidden `chat-child` subcommand: serve the client on stdin, talk to the parent on stdout.
