@@ -98,9 +98,11 @@ fn turn_away(stream: TcpStream, stats: &Stats, why: &str) {
 /// One connection's reading thread: relay its lines until it leaves.
 fn connection(stream: TcpStream, id: u64, registry: Arc<Registry>) {
     let stats = registry.stats();
-    let Ok(out) = stream.try_clone() else {
-        return;
-    };
+    // Both threads use the one socket (`&TcpStream` reads and writes) instead of a second file
+    // descriptor from `try_clone`: at 10,000 clients, two descriptors each would hit the
+    // open-file limit (20,000 here) before anything else.
+    let stream = Arc::new(stream);
+    let out = Arc::clone(&stream);
     let queue = registry.join(id);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
     let registry_ = Arc::clone(&registry);
@@ -112,12 +114,15 @@ fn connection(stream: TcpStream, id: u64, registry: Arc<Registry>) {
         Ok(w) => w,
         Err(e) => {
             registry.leave(id);
-            turn_away(stream, stats, &format!("cannot start a thread: {e}"));
+            // The writer's handle went down with the thread that never started.
+            if let Ok(stream) = Arc::try_unwrap(stream) {
+                turn_away(stream, stats, &format!("cannot start a thread: {e}"));
+            }
             return;
         }
     };
     stats.joined();
-    let mut reader = BufReader::with_capacity(chat::READ_BUFFER, stream);
+    let mut reader = BufReader::with_capacity(chat::READ_BUFFER, &*stream);
     let mut buf = Vec::new();
     loop {
         match chat::read_line(&mut reader, &mut buf) {
@@ -142,13 +147,14 @@ fn connection(stream: TcpStream, id: u64, registry: Arc<Registry>) {
 /// One connection's writing thread: drain its queue into the socket until the queue closes
 /// (the client left, was cut off, or the server is stopping), then close.
 fn write_loop(
-    mut out: TcpStream,
+    out: Arc<TcpStream>,
     id: u64,
     queue: crossbeam_channel::Receiver<Out>,
     registry: &Registry,
     reader_done: crossbeam_channel::Receiver<()>,
 ) {
     let stats = registry.stats();
+    let mut out = &*out;
     let mut buf = Vec::with_capacity(1024);
     while let Ok(first) = queue.recv() {
         let messages = chat_hub::gather(first, &queue, &mut buf);
