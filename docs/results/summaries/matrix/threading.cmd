@@ -1,0 +1,1 @@
+target/release/threading matrix /work/main/results/inputs/matrix-n1024-seed42 --workers 2

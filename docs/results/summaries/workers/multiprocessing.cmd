@@ -1,0 +1,1 @@
+target/release/multiprocessing workers --workers 5 --sleep-ms 2000
