@@ -404,7 +404,13 @@ impl<'a> Part<'a> {
 
     /// Check the length and the checksum, then give the file its final name. `promised` is
     /// the response's `Content-Length`.
-    pub fn finish(mut self, promised: Option<u64>) -> Result<String, Failure> {
+    pub fn finish(self, promised: Option<u64>) -> Result<String, Failure> {
+        self.verify(promised)?.commit()
+    }
+
+    /// Check the length and the checksum and close the file: all that is left is to give it
+    /// its name ([`Verified::commit`]).
+    pub fn verify(mut self, promised: Option<u64>) -> Result<Verified, Failure> {
         let (received, size) = (self.received, self.entry.size);
         if let Some(promised) = promised
             && received != promised
@@ -428,10 +434,33 @@ impl<'a> Part<'a> {
         }
         // Close before renaming; the rename is what makes the file exist under its name.
         drop(self.file.take());
+        Ok(Verified {
+            tmp: std::mem::take(&mut self.tmp),
+            dest: std::mem::take(&mut self.dest),
+            sha,
+        })
+    }
+}
+
+/// A complete, checked download under its temporary name.
+pub struct Verified {
+    tmp: PathBuf,
+    dest: PathBuf,
+    sha: String,
+}
+
+impl Verified {
+    /// Rename the file to its final name; on failure, remove it.
+    ///
+    /// This can block for a while: when the rename replaces a file of an earlier run, ext4
+    /// (`auto_da_alloc`) writes the new file's data out first, so that a crash cannot leave an
+    /// empty file where a full one was. Async code runs it on a blocking thread.
+    pub fn commit(self) -> Result<String, Failure> {
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| {
+            let _ = std::fs::remove_file(&self.tmp);
             Failure::Final(format!("cannot rename to {}: {e}", self.dest.display()))
         })?;
-        Ok(sha)
+        Ok(self.sha)
     }
 }
 
