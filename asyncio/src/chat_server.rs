@@ -25,8 +25,8 @@
 
 use crate::MODEL;
 use anyhow::{Context, Result};
-use decision_table::chat::{self, ChatServerArgs, Line, Stats};
-use decision_table::{Run, Summary, say};
+use scenarios::chat::{self, ChatServerArgs, Line, Stats};
+use scenarios::{Run, Summary, say};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};

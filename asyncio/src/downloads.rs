@@ -12,10 +12,10 @@
 
 use crate::{MODEL, event_loop};
 use anyhow::Result;
-use decision_table::Run;
-use decision_table::Summary;
-use decision_table::fetch::nonblocking::Fetcher;
-use decision_table::fetch::{self, DownloadsArgs, Progress, Threads};
+use scenarios::Run;
+use scenarios::Summary;
+use scenarios::fetch::nonblocking::Fetcher;
+use scenarios::fetch::{self, DownloadsArgs, Progress, Threads};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;

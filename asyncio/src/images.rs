@@ -19,9 +19,9 @@
 use crate::cpu::{CpuArgs, Ticker};
 use crate::{MODEL, event_loop};
 use anyhow::Result;
-use decision_table::images::{self, ImagesArgs};
-use decision_table::items::FailFast;
-use decision_table::{Run, Summary};
+use scenarios::images::{self, ImagesArgs};
+use scenarios::items::FailFast;
+use scenarios::{Run, Summary};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -55,7 +55,7 @@ pub fn run(args: &ImagesArgs, cpu: &CpuArgs) -> Result<Summary> {
         let (ticks, late_ms) = ticker.stop();
         anyhow::Ok((outcomes, ticks, late_ms))
     })?;
-    decision_table::say!("ticker: {ticks} ticks, at worst {late_ms:.1} ms late");
+    scenarios::say!("ticker: {ticks} ticks, at worst {late_ms:.1} ms late");
     run.extra("ticks", ticks)
         .extra("ticker_max_late_ms", late_ms);
     let fail = Arc::into_inner(fail).expect("every task has finished");

@@ -16,12 +16,12 @@
 //! ```
 
 use clap::{Parser, Subcommand};
-use decision_table::chat::ChatServerArgs;
-use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
-use decision_table::fetch::{DownloadsArgs, RequestsArgs};
-use decision_table::images::ImagesArgs;
-use decision_table::matrix::MatrixArgs;
-use decision_table::spawn::SpawnArgs;
+use scenarios::chat::ChatServerArgs;
+use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use scenarios::fetch::{DownloadsArgs, RequestsArgs};
+use scenarios::images::ImagesArgs;
+use scenarios::matrix::MatrixArgs;
+use scenarios::spawn::SpawnArgs;
 use std::process::ExitCode;
 
 mod cakes;
@@ -93,7 +93,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    decision_table::console::set_json(cli.common.json);
+    scenarios::console::set_json(cli.common.json);
     let result = match cli
         .command
         .unwrap_or(Command::Workers(WorkersArgs::default()))
@@ -108,5 +108,5 @@ fn main() -> ExitCode {
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
     };
-    decision_table::contract::exit(result)
+    scenarios::contract::exit(result)
 }

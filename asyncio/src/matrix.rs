@@ -16,9 +16,9 @@
 use crate::cpu::{CpuArgs, Ticker};
 use crate::{MODEL, event_loop};
 use anyhow::Result;
-use decision_table::items;
-use decision_table::matrix::{self, MatrixArgs, PackedB};
-use decision_table::{Run, Summary};
+use scenarios::items;
+use scenarios::matrix::{self, MatrixArgs, PackedB};
+use scenarios::{Run, Summary};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -54,7 +54,7 @@ pub fn run(args: &MatrixArgs, cpu: &CpuArgs) -> Result<Summary> {
         let (ticks, late_ms) = ticker.stop();
         anyhow::Ok((outcomes, ticks, late_ms))
     })?;
-    decision_table::say!("ticker: {ticks} ticks, at worst {late_ms:.1} ms late");
+    scenarios::say!("ticker: {ticks} ticks, at worst {late_ms:.1} ms late");
     run.extra("ticks", ticks)
         .extra("ticker_max_late_ms", late_ms);
     Ok(matrix::summarise(run, (m, k, n), rows, outcomes))

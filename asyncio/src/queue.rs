@@ -11,9 +11,9 @@
 
 use crate::{MODEL, event_loop};
 use anyhow::{Result, anyhow};
-use decision_table::chapter;
-use decision_table::cli::QueueArgs;
-use decision_table::{Run, Summary, say};
+use scenarios::chapter;
+use scenarios::cli::QueueArgs;
+use scenarios::{Run, Summary, say};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
 

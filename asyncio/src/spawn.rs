@@ -12,8 +12,8 @@
 
 use crate::{MODEL, event_loop};
 use anyhow::Result;
-use decision_table::spawn::{Meter, SpawnArgs};
-use decision_table::{Run, Summary};
+use scenarios::spawn::{Meter, SpawnArgs};
+use scenarios::{Run, Summary};
 
 pub fn run(args: &SpawnArgs) -> Result<Summary> {
     let n = args.count;

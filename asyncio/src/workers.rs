@@ -5,9 +5,9 @@
 
 use crate::{MODEL, event_loop};
 use anyhow::Result;
-use decision_table::chapter::{self, Clock};
-use decision_table::cli::WorkersArgs;
-use decision_table::{Run, Summary, say};
+use scenarios::chapter::{self, Clock};
+use scenarios::cli::WorkersArgs;
+use scenarios::{Run, Summary, say};
 use std::time::Duration;
 
 async fn worker(i: usize, sleep_ms: u64, clock: Clock) {

@@ -1,8 +1,8 @@
 //! The asyncio chat server, run for real: started on 127.0.0.1:0 as a child process of the test,
 //! loaded with the load client, stopped with SIGTERM. The checks are written once in
-//! `decision_table::chat_testing`.
+//! `testkit::chat`.
 
-use decision_table::chat_testing as chat;
+use testkit::chat as chat;
 
 const EXE: &str = env!("CARGO_BIN_EXE_asyncio");
 

@@ -1,7 +1,7 @@
 //! The asyncio binary, run for real.
 
-use decision_table::chapter;
-use decision_table::testing::{
+use scenarios::chapter;
+use testkit::run::{
     assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json,
 };
 

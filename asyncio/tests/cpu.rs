@@ -3,7 +3,7 @@
 //! equal the library's single-threaded reference, and the blocking variant must be seen to
 //! starve the event loop.
 
-use decision_table::testing::{TEST_SIGMA, assert_cpu_bad_inputs, cpu_inputs, run_json};
+use testkit::run::{TEST_SIGMA, assert_cpu_bad_inputs, cpu_inputs, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_asyncio");
 

@@ -1,7 +1,7 @@
 //! The asyncio binary's `downloads` and `requests` against a real server started in this test
-//! process on 127.0.0.1:0. The checks live in `decision_table::testing_io`, written once for
+//! process on 127.0.0.1:0. The checks live in `testkit::io`, written once for
 //! the four crates: digests equal to the library's reference (so every model agrees), every
 //! fault kind survived by retrying or reported by name, a dead server, bad flags, and
 //! requests that overlap.
 
-decision_table::io_tests!(env!("CARGO_BIN_EXE_asyncio"), Overlap);
+testkit::io_tests!(env!("CARGO_BIN_EXE_asyncio"), Overlap);

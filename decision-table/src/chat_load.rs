@@ -24,9 +24,9 @@
 //!
 //! Everything runs on one tokio runtime in this process; tests call [`run`] directly.
 
-use crate::chat::{self, Incoming};
-use crate::digest::Digest;
-use crate::{Run, Summary, say};
+use scenarios::chat::{self, Incoming};
+use scenarios::digest::Digest;
+use scenarios::{Run, Summary, say};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::net::SocketAddr;
@@ -46,23 +46,23 @@ const CONNECTS_IN_FLIGHT: usize = 64;
 const GRACE: Duration = Duration::from_millis(100);
 
 fn clients(s: &str) -> Result<usize, String> {
-    crate::cli::bounded(s, 1, 100_000).map(|v| v as usize)
+    scenarios::cli::bounded(s, 1, 100_000).map(|v| v as usize)
 }
 
 fn messages(s: &str) -> Result<usize, String> {
-    crate::cli::bounded(s, 1, 1_000_000).map(|v| v as usize)
+    scenarios::cli::bounded(s, 1, 1_000_000).map(|v| v as usize)
 }
 
 fn rate(s: &str) -> Result<u64, String> {
-    crate::cli::bounded(s, 1, 1_000_000)
+    scenarios::cli::bounded(s, 1, 1_000_000)
 }
 
 fn payload(s: &str) -> Result<usize, String> {
-    crate::cli::bounded(s, 0, 8000).map(|v| v as usize)
+    scenarios::cli::bounded(s, 0, 8000).map(|v| v as usize)
 }
 
 fn seconds(s: &str) -> Result<u64, String> {
-    crate::cli::bounded(s, 1, 3600)
+    scenarios::cli::bounded(s, 1, 3600)
 }
 
 /// `chat-load`: how many clients, who sends, how much.

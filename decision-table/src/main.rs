@@ -12,7 +12,7 @@
 
 use clap::{Parser, Subcommand};
 use decision_table::chat_load::ChatLoadArgs;
-use decision_table::cli::Common;
+use scenarios::cli::Common;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,14 +51,14 @@ enum Command {
 #[derive(Subcommand)]
 enum Gen {
     /// Two random n x n f64 matrices, a.mat and b.mat, for the matrix scenario
-    Matrix(decision_table::matrix::GenMatrixArgs),
+    Matrix(scenarios::matrix::GenMatrixArgs),
     /// Structured PNGs (gradients, shapes, noise) for the images scenario
-    Images(decision_table::images::GenImagesArgs),
+    Images(scenarios::images::GenImagesArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    decision_table::console::set_json(cli.common.json);
+    scenarios::console::set_json(cli.common.json);
     let command = cli.command.unwrap_or(Command::Table {
         results: PathBuf::from("results"),
     });
@@ -77,7 +77,7 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Command::Gen(Gen::Matrix(args)) => decision_table::matrix::generate(&args).map(|(a, b)| {
+        Command::Gen(Gen::Matrix(args)) => scenarios::matrix::generate(&args).map(|(a, b)| {
             println!(
                 "wrote {} and {} ({n} x {n})",
                 a.display(),
@@ -85,7 +85,7 @@ fn main() -> ExitCode {
                 n = args.n
             );
         }),
-        Command::Gen(Gen::Images(args)) => decision_table::images::generate(&args).map(|paths| {
+        Command::Gen(Gen::Images(args)) => scenarios::images::generate(&args).map(|paths| {
             println!(
                 "wrote {} images of {}x{} in {}",
                 paths.len(),
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
         }),
         Command::Serve(args) => decision_table::server::run(&args),
         Command::ChatLoad(args) => {
-            return decision_table::contract::exit(decision_table::chat_load::run(&args));
+            return scenarios::contract::exit(decision_table::chat_load::run(&args));
         }
     };
     match result {

@@ -19,8 +19,8 @@
 //!
 //! `cargo run -p decision-table -- report results`
 
-use crate::Summary;
-use crate::files::write_atomically;
+use scenarios::Summary;
+use scenarios::files::write_atomically;
 use crate::table::{ROWS, Row};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};

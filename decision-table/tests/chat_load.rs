@@ -2,10 +2,10 @@
 //! test (the four real servers are tested from their own crates), against nothing, and with
 //! bad flags.
 
-use decision_table::Summary;
-use decision_table::chat;
+use scenarios::Summary;
+use scenarios::chat;
 use decision_table::chat_load::{ChatLoadArgs, run as load};
-use decision_table::testing::{assert_help_lists, assert_refused, parse_summary, run};
+use testkit::run::{assert_help_lists, assert_refused, parse_summary, run};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! the same numbers in hyperfine 2.0's layout (`hf2`: `schema_version`, `metadata`,
 //! `command_name`), each beside the `--json` summaries of the four models.
 
-use decision_table::testing::run;
+use testkit::run::run;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -3,7 +3,7 @@
 //! and the bytes can hide a fault (a client library would retry or hide a short body).
 
 use decision_table::server::{self, FaultKind, ServeArgs, fault_for};
-use decision_table::testing::assert_refused;
+use testkit::run::assert_refused;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
@@ -127,10 +127,10 @@ fn files_items_and_the_manifest_are_what_the_library_says() {
     assert_eq!((r.status, r.cut), (200, false));
     assert_eq!(r.body, server::file_bytes(args.seed, 2, args.size));
     let r = get(srv.addr(), "GET", "/api/items/77", PATIENT);
-    let item: server::Item = serde_json::from_slice(&r.body).expect("an item");
+    let item: scenarios::wire::Item = serde_json::from_slice(&r.body).expect("an item");
     assert_eq!(item, server::item(args.seed, 77));
     let r = get(srv.addr(), "GET", "/manifest", PATIENT);
-    let m: server::Manifest = serde_json::from_slice(&r.body).expect("a manifest");
+    let m: scenarios::wire::Manifest = serde_json::from_slice(&r.body).expect("a manifest");
     assert_eq!(m, server::manifest(&args));
     assert_eq!(get(srv.addr(), "GET", "/files/3", PATIENT).status, 404);
     assert_eq!(get(srv.addr(), "GET", "/nothing", PATIENT).status, 404);

@@ -11,7 +11,7 @@
 //! How a connection reaches its child, with the standard library only: the accepted socket
 //! becomes the child's stdin (a socket is two-way, so the child reads *and* writes its client
 //! through it), and the child's stdout is one end of a `UnixStream::pair()`, its two-way
-//! channel to the parent, carrying length-prefixed frames (`decision_table::frame`):
+//! channel to the parent, carrying length-prefixed frames (`scenarios::frame`):
 //!
 //! - child -> parent: `L` + a valid line from the client, `B` + the error line for a bad one,
 //!   `G` when the client has gone, and last `P` + the child's peak memory (KiB, little-endian).
@@ -34,11 +34,11 @@
 use crate::MODEL;
 use crate::process::PARENT_PID_ENV;
 use anyhow::{Context, Result, bail};
-use decision_table::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
-use decision_table::chat_hub::{self, Out, Registry};
-use decision_table::frame::{read_frame, write_frame};
-use decision_table::spawn::ThreadBudget;
-use decision_table::{Run, Summary, console, say, usage};
+use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
+use scenarios::chat_hub::{self, Out, Registry};
+use scenarios::frame::{read_frame, write_frame};
+use scenarios::spawn::ThreadBudget;
+use scenarios::{Run, Summary, console, say, usage};
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{Shutdown, TcpStream};

@@ -13,11 +13,11 @@
 use crate::MODEL;
 use crate::pool::Pool;
 use anyhow::{Context, Result};
-use decision_table::Run;
-use decision_table::Summary;
-use decision_table::fetch::blocking::Fetcher;
-use decision_table::fetch::{self, ChildReport, ChildTally, DownloadsArgs, HttpArgs, Progress};
-use decision_table::server::FileEntry;
+use scenarios::Run;
+use scenarios::Summary;
+use scenarios::fetch::blocking::Fetcher;
+use scenarios::fetch::{self, ChildReport, ChildTally, DownloadsArgs, HttpArgs, Progress};
+use scenarios::wire::FileEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;

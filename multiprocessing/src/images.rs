@@ -20,9 +20,9 @@ use crate::MODEL;
 use crate::engine::{Engine, EngineArgs};
 use crate::pool::Pool;
 use anyhow::{Context, Result};
-use decision_table::images::{self, ImagesArgs};
-use decision_table::items::FailFast;
-use decision_table::{Run, Summary};
+use scenarios::images::{self, ImagesArgs};
+use scenarios::items::FailFast;
+use scenarios::{Run, Summary};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -81,7 +81,7 @@ pub fn run(args: &ImagesArgs, engine: &EngineArgs) -> Result<Summary> {
                     }
                     // The worker died: counted as failed, never a reason to stop the others.
                     Err(died) => {
-                        decision_table::say!("failed: {died}");
+                        scenarios::say!("failed: {died}");
                         Err(died.clone())
                     }
                 };

@@ -14,10 +14,10 @@ use crate::pool::Pool;
 use crate::process::{DieHow, Fault};
 use anyhow::{Context, Result};
 use clap::Args;
-use decision_table::cli::{bounded, cores, workers};
-use decision_table::digest::Digest;
-use decision_table::rng::mix;
-use decision_table::{Run, Summary, say};
+use scenarios::cli::{bounded, cores, workers};
+use scenarios::digest::Digest;
+use scenarios::rng::mix;
+use scenarios::{Run, Summary, say};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

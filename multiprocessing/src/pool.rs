@@ -14,7 +14,7 @@
 //! hand out no more tasks; tasks already running finish, the rest are reported as never run.
 
 use crate::process::{Fault, Task, Worker};
-use decision_table::say;
+use scenarios::say;
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,7 +3,7 @@
 //! Python's `multiprocessing` starts a fresh interpreter (or forks) and pickles a function call
 //! across. Here the binary runs `std::env::current_exe()` with the hidden `worker` subcommand;
 //! the child reads [`Task`] frames on its stdin and answers with [`Reply`] frames on its stdout
-//! (length-prefixed, see `decision_table::frame`). Its stderr is the terminal's, so what a
+//! (length-prefixed, see `scenarios::frame`). Its stderr is the terminal's, so what a
 //! child says still reaches the reader.
 //!
 //! How children never outlive their parent:
@@ -17,8 +17,8 @@
 //! spawned by the thread that keeps it (the pool's driver threads do).
 
 use anyhow::{Context, Result, bail};
-use decision_table::frame::{read_frame, write_frame};
-use decision_table::usage;
+use scenarios::frame::{read_frame, write_frame};
+use scenarios::usage;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::io::{BufReader, BufWriter, Write};

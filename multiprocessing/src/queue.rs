@@ -13,9 +13,9 @@
 use crate::MODEL;
 use crate::process::{Task, Worker};
 use anyhow::{Context, Result, anyhow, bail};
-use decision_table::chapter;
-use decision_table::cli::QueueArgs;
-use decision_table::{Run, Summary, say};
+use scenarios::chapter;
+use scenarios::cli::QueueArgs;
+use scenarios::{Run, Summary, say};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;

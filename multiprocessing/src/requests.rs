@@ -13,10 +13,10 @@
 use crate::MODEL;
 use crate::pool::Pool;
 use anyhow::{Context, Result};
-use decision_table::Run;
-use decision_table::Summary;
-use decision_table::fetch::blocking::Fetcher;
-use decision_table::fetch::{self, ChildReport, ChildTally, HttpArgs, Progress, RequestsArgs};
+use scenarios::Run;
+use scenarios::Summary;
+use scenarios::fetch::blocking::Fetcher;
+use scenarios::fetch::{self, ChildReport, ChildTally, HttpArgs, Progress, RequestsArgs};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -6,8 +6,8 @@
 
 use crate::process::{DieHow, FAULT_ENV, Fault, PARENT_PID_ENV, Reply, Task};
 use anyhow::{Context, Result, bail};
-use decision_table::frame::{read_frame, write_frame};
-use decision_table::{console, usage};
+use scenarios::frame::{read_frame, write_frame};
+use scenarios::{console, usage};
 use serde_json::Value;
 use std::io::{BufReader, BufWriter, Write};
 

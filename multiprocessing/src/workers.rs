@@ -7,9 +7,9 @@
 use crate::MODEL;
 use crate::process::{Task, Worker};
 use anyhow::{Result, anyhow};
-use decision_table::chapter::{self, Clock};
-use decision_table::cli::WorkersArgs;
-use decision_table::{Run, Summary, say};
+use scenarios::chapter::{self, Clock};
+use scenarios::cli::WorkersArgs;
+use scenarios::{Run, Summary, say};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

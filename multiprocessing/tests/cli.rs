@@ -1,8 +1,8 @@
 //! The multiprocessing binary, run for real: child processes, the pool's fault handling, and
 //! no orphans however the parent ends.
 
-use decision_table::chapter;
-use decision_table::testing::{
+use scenarios::chapter;
+use testkit::run::{
     assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json,
 };
 use std::process::{Command, Stdio};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 const EXE: &str = env!("CARGO_BIN_EXE_multiprocessing");
 
-fn pids(s: &decision_table::Summary) -> Vec<u32> {
+fn pids(s: &scenarios::Summary) -> Vec<u32> {
     s.extra["pids"]
         .as_array()
         .expect("pids")
@@ -135,7 +135,7 @@ fn pool_survives_a_worker_dying_every_way() {
             ],
         );
         assert_eq!(out.status.code(), Some(1), "{how}: {}", out.stderr);
-        let s = decision_table::testing::parse_summary(&out.stdout);
+        let s = testkit::run::parse_summary(&out.stdout);
         assert_eq!(s.failed, 1, "{how}");
         assert_eq!(s.extra["replaced"], 1, "{how}");
         assert!(
@@ -210,7 +210,7 @@ fn a_killed_parent_leaves_no_orphans() {
 #[test]
 fn bad_input_is_refused() {
     assert_refuses_bad_input(EXE);
-    decision_table::testing::assert_refused(EXE, &["map", "--tasks", "0"], "--tasks");
+    testkit::run::assert_refused(EXE, &["map", "--tasks", "0"], "--tasks");
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! survives its workers: a worker that dies mid-run fails its item, is replaced, and the rest
 //! complete; Ctrl-C in the middle leaves no worker behind.
 
-use decision_table::Summary;
-use decision_table::testing::{
+use scenarios::Summary;
+use testkit::run::{
     TEST_SIGMA, assert_cpu_bad_inputs, assert_refused, cpu_inputs, parse_summary, partial_files,
     run, run_json,
 };

@@ -5,9 +5,9 @@
 
 use crate::MODEL;
 use anyhow::Result;
-use decision_table::chapter::{self, Clock};
-use decision_table::cli::CakesArgs;
-use decision_table::{Run, Summary, say};
+use scenarios::chapter::{self, Clock};
+use scenarios::cli::CakesArgs;
+use scenarios::{Run, Summary, say};
 
 pub fn run(args: &CakesArgs) -> Result<Summary> {
     let run = Run::start("cakes", MODEL, "serial", 1, args.cakes);

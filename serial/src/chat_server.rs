@@ -16,8 +16,8 @@
 
 use crate::MODEL;
 use anyhow::Result;
-use decision_table::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
-use decision_table::{Run, Summary};
+use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
+use scenarios::{Run, Summary};
 use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;

@@ -11,10 +11,10 @@
 
 use crate::MODEL;
 use anyhow::Result;
-use decision_table::Run;
-use decision_table::Summary;
-use decision_table::fetch::blocking::Fetcher;
-use decision_table::fetch::{self, DownloadsArgs, Progress, Threads};
+use scenarios::Run;
+use scenarios::Summary;
+use scenarios::fetch::blocking::Fetcher;
+use scenarios::fetch::{self, DownloadsArgs, Progress, Threads};
 
 pub fn run(args: &DownloadsArgs) -> Result<Summary> {
     let fetcher = Fetcher::new(&args.http, 1)?;

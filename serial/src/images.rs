@@ -13,9 +13,9 @@
 
 use crate::MODEL;
 use anyhow::Result;
-use decision_table::images::{self, ImagesArgs};
-use decision_table::items::FailFast;
-use decision_table::{Run, Summary};
+use scenarios::images::{self, ImagesArgs};
+use scenarios::items::FailFast;
+use scenarios::{Run, Summary};
 
 pub fn run(args: &ImagesArgs) -> Result<Summary> {
     let inputs = images::list_inputs(&args.inputs)?;

@@ -14,11 +14,11 @@
 //! ```
 
 use clap::{Parser, Subcommand};
-use decision_table::chat::ChatServerArgs;
-use decision_table::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
-use decision_table::fetch::{DownloadsArgs, RequestsArgs};
-use decision_table::images::ImagesArgs;
-use decision_table::matrix::MatrixArgs;
+use scenarios::chat::ChatServerArgs;
+use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use scenarios::fetch::{DownloadsArgs, RequestsArgs};
+use scenarios::images::ImagesArgs;
+use scenarios::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
@@ -65,7 +65,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    decision_table::console::set_json(cli.common.json);
+    scenarios::console::set_json(cli.common.json);
     let result = match cli.command.unwrap_or(Command::Cakes(CakesArgs::default())) {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
@@ -76,5 +76,5 @@ fn main() -> ExitCode {
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
     };
-    decision_table::contract::exit(result)
+    scenarios::contract::exit(result)
 }

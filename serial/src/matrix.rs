@@ -11,9 +11,9 @@
 
 use crate::MODEL;
 use anyhow::Result;
-use decision_table::items;
-use decision_table::matrix::{self, MatrixArgs, PackedB};
-use decision_table::{Run, Summary};
+use scenarios::items;
+use scenarios::matrix::{self, MatrixArgs, PackedB};
+use scenarios::{Run, Summary};
 
 pub fn run(args: &MatrixArgs) -> Result<Summary> {
     let (m, k, n) = matrix::check_inputs(&args.a(), &args.b())?;

@@ -11,10 +11,10 @@
 
 use crate::MODEL;
 use anyhow::Result;
-use decision_table::Run;
-use decision_table::Summary;
-use decision_table::fetch::blocking::Fetcher;
-use decision_table::fetch::{self, Progress, RequestsArgs, Threads};
+use scenarios::Run;
+use scenarios::Summary;
+use scenarios::fetch::blocking::Fetcher;
+use scenarios::fetch::{self, Progress, RequestsArgs, Threads};
 
 pub fn run(args: &RequestsArgs) -> Result<Summary> {
     let fetcher = Fetcher::new(&args.http, 1)?;

@@ -5,9 +5,9 @@
 
 use crate::MODEL;
 use anyhow::Result;
-use decision_table::chapter::{self, Clock};
-use decision_table::cli::WorkersArgs;
-use decision_table::{Run, Summary, say};
+use scenarios::chapter::{self, Clock};
+use scenarios::cli::WorkersArgs;
+use scenarios::{Run, Summary, say};
 
 pub fn run(args: &WorkersArgs) -> Result<Summary> {
     let run = Run::start("workers", MODEL, "serial", 1, args.workers);

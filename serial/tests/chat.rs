@@ -1,9 +1,9 @@
 //! The serial chat server, run for real: it serves one client at a time, so the checks the
-//! other crates share (`decision_table::chat_testing`) are done here one client after another.
+//! other crates share (`testkit::chat`) are done here one client after another.
 
-use decision_table::chat::{self, Incoming};
+use scenarios::chat::{self, Incoming};
 use decision_table::chat_load::{self, ChatLoadArgs};
-use decision_table::chat_testing::{self as testing, Client, Server};
+use testkit::chat::{self as testing, Client, Server};
 use std::time::Duration;
 
 const EXE: &str = env!("CARGO_BIN_EXE_serial");

@@ -1,7 +1,7 @@
 //! `matrix` and `images` run for real on small inputs made in-process: the binary's digest
 //! must equal the library's single-threaded reference, which is what every model is held to.
 
-use decision_table::testing::{
+use testkit::run::{
     TEST_SIGMA, assert_cpu_bad_inputs, cpu_inputs, partial_files, run_json,
 };
 
@@ -39,7 +39,7 @@ fn images_match_the_reference_and_are_written_whole() {
     assert_eq!((s.items, s.failed), (3, 0));
     for i in 0..3 {
         let name = format!("img-{i:03}.png");
-        decision_table::images::check_output(&inputs.images.join(&name), &out.join(&name)).unwrap();
+        scenarios::images::check_output(&inputs.images.join(&name), &out.join(&name)).unwrap();
     }
     assert!(partial_files(&out).is_empty());
 }

@@ -6,9 +6,9 @@
 
 use crate::MODEL;
 use anyhow::Result;
-use decision_table::chapter::{self, Clock};
-use decision_table::cli::CakesArgs;
-use decision_table::{Run, Summary, say};
+use scenarios::chapter::{self, Clock};
+use scenarios::cli::CakesArgs;
+use scenarios::{Run, Summary, say};
 use std::thread;
 
 pub fn run(args: &CakesArgs) -> Result<Summary> {

@@ -30,10 +30,10 @@
 
 use crate::MODEL;
 use anyhow::Result;
-use decision_table::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
-use decision_table::chat_hub::{self, Out, Registry};
-use decision_table::spawn::ThreadBudget;
-use decision_table::{Run, Summary, say};
+use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
+use scenarios::chat_hub::{self, Out, Registry};
+use scenarios::spawn::ThreadBudget;
+use scenarios::{Run, Summary, say};
 use std::io::{BufReader, ErrorKind, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;

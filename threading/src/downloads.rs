@@ -12,10 +12,10 @@
 
 use crate::MODEL;
 use anyhow::{Result, anyhow};
-use decision_table::Run;
-use decision_table::Summary;
-use decision_table::fetch::blocking::Fetcher;
-use decision_table::fetch::{self, DownloadsArgs, Progress, Threads};
+use scenarios::Run;
+use scenarios::Summary;
+use scenarios::fetch::blocking::Fetcher;
+use scenarios::fetch::{self, DownloadsArgs, Progress, Threads};
 use std::thread;
 
 /// Each thread runs a download loop and waits on sockets: 256 KiB of stack is plenty, where the

@@ -18,9 +18,9 @@
 use crate::MODEL;
 use crate::gil::GilArgs;
 use anyhow::Result;
-use decision_table::images::{self, ImagesArgs};
-use decision_table::items::FailFast;
-use decision_table::{Run, Summary};
+use scenarios::images::{self, ImagesArgs};
+use scenarios::items::FailFast;
+use scenarios::{Run, Summary};
 use std::thread;
 
 pub fn run(args: &ImagesArgs, gil: &GilArgs) -> Result<Summary> {

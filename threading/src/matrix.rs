@@ -15,9 +15,9 @@
 use crate::MODEL;
 use crate::gil::GilArgs;
 use anyhow::Result;
-use decision_table::items;
-use decision_table::matrix::{self, MatrixArgs, PackedB};
-use decision_table::{Run, Summary};
+use scenarios::items;
+use scenarios::matrix::{self, MatrixArgs, PackedB};
+use scenarios::{Run, Summary};
 use std::thread;
 
 pub fn run(args: &MatrixArgs, gil: &GilArgs) -> Result<Summary> {

@@ -11,9 +11,9 @@
 
 use crate::MODEL;
 use anyhow::{Result, anyhow};
-use decision_table::chapter;
-use decision_table::cli::QueueArgs;
-use decision_table::{Run, Summary, say};
+use scenarios::chapter;
+use scenarios::cli::QueueArgs;
+use scenarios::{Run, Summary, say};
 use std::thread;
 
 pub fn run(args: &QueueArgs) -> Result<Summary> {

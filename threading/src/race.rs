@@ -28,9 +28,9 @@
 use crate::MODEL;
 use anyhow::{Result, ensure};
 use clap::Args;
-use decision_table::cli::{bounded, workers};
-use decision_table::digest::Digest;
-use decision_table::{Run, Summary, say};
+use scenarios::cli::{bounded, workers};
+use scenarios::digest::Digest;
+use scenarios::{Run, Summary, say};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Barrier, Mutex};
 use std::thread;

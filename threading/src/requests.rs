@@ -12,10 +12,10 @@
 
 use crate::MODEL;
 use anyhow::{Result, anyhow};
-use decision_table::Run;
-use decision_table::Summary;
-use decision_table::fetch::blocking::Fetcher;
-use decision_table::fetch::{self, Progress, RequestsArgs, Threads};
+use scenarios::Run;
+use scenarios::Summary;
+use scenarios::fetch::blocking::Fetcher;
+use scenarios::fetch::{self, Progress, RequestsArgs, Threads};
 use std::thread;
 
 /// Each thread waits on one request at a time: 256 KiB of stack is plenty, where the default

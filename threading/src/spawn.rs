@@ -18,12 +18,12 @@
 
 use crate::MODEL;
 use anyhow::{Result, anyhow, bail};
-use decision_table::spawn::{self, Meter, SpawnArgs, ThreadBudget};
-use decision_table::{Run, Summary};
+use scenarios::spawn::{self, Meter, SpawnArgs, ThreadBudget};
+use scenarios::{Run, Summary};
 use std::thread;
 
 fn stack_kib(s: &str) -> Result<usize, String> {
-    decision_table::cli::bounded(s, 16, 65_536).map(|v| v as usize)
+    scenarios::cli::bounded(s, 16, 65_536).map(|v| v as usize)
 }
 
 /// `spawn`: the shared flags, plus the stack each thread reserves.

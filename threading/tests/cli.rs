@@ -1,7 +1,7 @@
 //! The threading binary, run for real.
 
-use decision_table::chapter;
-use decision_table::testing::{
+use scenarios::chapter;
+use testkit::run::{
     assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json,
 };
 
@@ -105,7 +105,7 @@ fn queue_delivers_every_item_once() {
 #[test]
 fn bad_input_is_refused() {
     assert_refuses_bad_input(EXE);
-    decision_table::testing::assert_refused(EXE, &["race", "--increments", "0"], "--increments");
+    testkit::run::assert_refused(EXE, &["race", "--increments", "0"], "--increments");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `matrix` and `images` on threads, with and without the emulated GIL, on small inputs made
 //! in-process: every variant's digest must equal the library's single-threaded reference.
 
-use decision_table::testing::{TEST_SIGMA, assert_cpu_bad_inputs, cpu_inputs, run_json};
+use testkit::run::{TEST_SIGMA, assert_cpu_bad_inputs, cpu_inputs, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_threading");
 

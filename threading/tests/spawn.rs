@@ -1,7 +1,7 @@
 //! `threading spawn` and `threading chat-server --help`, run for real.
 
-use decision_table::digest::Digest;
-use decision_table::testing::{assert_help_lists, assert_refused, run, run_json};
+use scenarios::digest::Digest;
+use testkit::run::{assert_help_lists, assert_refused, run, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_threading");
 

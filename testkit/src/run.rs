@@ -1,7 +1,7 @@
 //! Helpers for integration tests that run the real binaries: a time limit on every run (a test
 //! must fail, not hang), and the JSON summary parsed back into a [`Summary`].
 
-use crate::Summary;
+use scenarios::Summary;
 use std::io::Read;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -147,9 +147,9 @@ pub fn assert_help_lists(exe: &str, subcommands: &[&str]) {
 /// The digest a correct queue run of `items` items must report.
 pub fn queue_digest(items: usize) -> String {
     let all: Vec<(u64, u64)> = (0..items as u64)
-        .map(|i| (i, crate::chapter::queue_value(i)))
+        .map(|i| (i, scenarios::chapter::queue_value(i)))
         .collect();
-    crate::chapter::verify_queue(items, &all).expect("a complete queue verifies")
+    scenarios::chapter::verify_queue(items, &all).expect("a complete queue verifies")
 }
 
 /// Small inputs for `matrix` and `images` in a temporary directory, made in-process with the
@@ -172,7 +172,7 @@ pub const TEST_SIGMA: &str = "1.5";
 /// Matrices of `n` x `n` (make `n` not a multiple of the block size to test a short last
 /// block) and `count` images of 64x48.
 pub fn cpu_inputs(n: usize, count: usize) -> CpuInputs {
-    use crate::{images, matrix};
+    use scenarios::{images, matrix};
     let dir = tempfile::tempdir().expect("a temporary directory");
     let m = matrix::GenMatrixArgs {
         n,
@@ -252,9 +252,9 @@ pub fn assert_cpu_bad_inputs(exe: &str, variant: &[&str]) {
     fs::write(bad.join("b.mat"), &good_b).unwrap();
     fs::write(bad.join("a.mat"), &good_a[..good_a.len() - 100]).unwrap();
     refused(with(&["matrix", &path(&bad)]), &["a.mat", "truncated"]);
-    let mut rng = crate::rng::SplitMix64::new(1);
-    let odd = crate::matrix::Matrix::random(12, 5, &mut rng);
-    crate::matrix::write(&bad.join("a.mat"), &odd).unwrap();
+    let mut rng = scenarios::rng::SplitMix64::new(1);
+    let odd = scenarios::matrix::Matrix::random(12, 5, &mut rng);
+    scenarios::matrix::write(&bad.join("a.mat"), &odd).unwrap();
     refused(
         with(&["matrix", &path(&bad)]),
         &["A's columns must equal B's rows"],
@@ -307,7 +307,7 @@ pub fn assert_cpu_bad_inputs(exe: &str, variant: &[&str]) {
         .collect();
     assert_eq!(written.len(), good, "{written:?}");
     for w in &written {
-        crate::images::check_output(&inputs.images.join(w.file_name().unwrap()), w).unwrap();
+        scenarios::images::check_output(&inputs.images.join(w.file_name().unwrap()), w).unwrap();
     }
 
     // A named file that does not exist.

@@ -14,7 +14,7 @@ use super::{
     Failure, FileOutcome, HttpArgs, ItemOutcome, Outcome, Part, check_status, network, parse_about,
     parse_item, parse_manifest, settle, unreachable,
 };
-use crate::server::{About, FileEntry, Manifest};
+use crate::wire::{About, FileEntry, Manifest};
 use anyhow::{Context, Result};
 use std::path::Path;
 

@@ -5,10 +5,10 @@
 //! and the faults a run meets (and so its retries and failures) from [`fault_for`], which is
 //! pure. A model that agrees with those agrees with every other model.
 
-use crate::Summary;
-use crate::fetch::{self, Outcome};
-use crate::server::{self, FaultKind, ServeArgs, fault_for};
-use crate::testing::{assert_refused, parse_summary, run, run_json, run_with_limit};
+use scenarios::Summary;
+use scenarios::fetch::{self, Outcome};
+use decision_table::server::{self, FaultKind, ServeArgs, fault_for};
+use crate::run::{assert_refused, parse_summary, run, run_json, run_with_limit};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -466,7 +466,7 @@ pub fn assert_requests_concurrency(exe: &str, concurrency: Concurrency) {
 #[macro_export]
 macro_rules! io_tests {
     ($exe:expr, $concurrency:ident) => {
-        use $crate::testing_io as io;
+        use $crate::io as io;
 
         #[test]
         fn downloads_match_the_reference() {
@@ -510,7 +510,7 @@ macro_rules! io_tests {
 
         #[test]
         fn help_lists_the_io_scenarios() {
-            $crate::testing::assert_help_lists($exe, &["downloads", "requests"]);
+            $crate::run::assert_help_lists($exe, &["downloads", "requests"]);
         }
     };
 }

@@ -29,7 +29,7 @@ pub mod nonblocking;
 
 use crate::cli::{bounded, millis, workers};
 use crate::digest::{Digest, hex};
-use crate::server::{About, FileEntry, Item, MAX_SIZE, Manifest};
+use crate::wire::{About, FileEntry, Item, MAX_SIZE, Manifest};
 use crate::{Run, Summary, console, say};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -851,7 +851,7 @@ pub fn finish_requests(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::{self, ServeArgs};
+    use crate::wire::About;
 
     #[test]
     fn backoff_doubles_and_is_bounded() {
@@ -909,11 +909,23 @@ mod tests {
     }
 
     fn manifest_json(edit: impl FnOnce(&mut Manifest)) -> Vec<u8> {
-        let mut m = server::manifest(&ServeArgs {
+        let files = (0..3)
+            .map(|i| FileEntry {
+                name: format!("file-{i}.bin"),
+                path: format!("/files/{i}"),
+                size: 10,
+                sha256: crate::digest::sha256_hex(&[i as u8; 10]),
+            })
+            .collect();
+        let about = About {
+            server: "test".into(),
             files: 3,
             size: 10,
-            ..ServeArgs::default()
-        });
+            latency_ms: 0,
+            bandwidth: 0,
+            fault_rate: 0.0,
+        };
+        let mut m = Manifest { about, files };
         edit(&mut m);
         serde_json::to_vec(&m).unwrap()
     }
@@ -945,8 +957,14 @@ mod tests {
 
     #[test]
     fn items_parse_and_are_checked() {
-        let body = serde_json::to_vec(&server::item(1, 7)).unwrap();
-        assert_eq!(parse_item(7, &body), Ok(server::item(1, 7).value));
+        let item = Item {
+            id: 7,
+            name: "item-7".into(),
+            value: 321,
+            tags: vec!["cake".into()],
+        };
+        let body = serde_json::to_vec(&item).unwrap();
+        assert_eq!(parse_item(7, &body), Ok(321));
         assert!(matches!(parse_item(8, &body), Err(Failure::Final(_))));
         assert!(matches!(parse_item(7, &body[..5]), Err(Failure::Retry(_))));
     }
@@ -955,7 +973,7 @@ mod tests {
     fn a_part_is_renamed_only_when_verified() {
         let dir = std::env::temp_dir().join(format!("fetch-part-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let content = server::file_bytes(1, 0, 100);
+        let content: Vec<u8> = (0..100).collect();
         let entry = FileEntry {
             name: "f.bin".into(),
             path: "/files/0".into(),

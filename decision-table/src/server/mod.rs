@@ -36,10 +36,16 @@
 //! port); Ctrl-C or SIGTERM stops it gracefully and prints what it served. Tests start it inside
 //! their own process with [`start`].
 
-use crate::cli::{bounded, millis};
-use crate::digest::sha256_hex;
-use crate::rng::{SplitMix64, mix};
-use crate::say;
+mod content;
+mod faults;
+
+pub use content::{FileStream, file_bytes, file_name, item, manifest};
+pub use faults::{FaultKind, fault_for};
+
+use content::about;
+use scenarios::cli::{bounded, millis};
+use scenarios::say;
+use scenarios::wire::MAX_SIZE;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use clap::Args;
@@ -51,7 +57,6 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -64,8 +69,6 @@ use tokio::time::Instant;
 
 /// The port `serve` listens on unless told otherwise, and the clients' default URL.
 pub const DEFAULT_PORT: u16 = 8000;
-/// The largest file the server makes up: 1 GiB.
-pub const MAX_SIZE: u64 = 1 << 30;
 /// The most files the server lists.
 pub const MAX_FILES: usize = 100_000;
 /// Connections the kernel queues for us before we accept them.
@@ -76,30 +79,6 @@ const GRACE: Duration = Duration::from_secs(5);
 const FLUSH_GRACE: Duration = Duration::from_millis(30);
 /// The largest piece of a body written at once.
 const CHUNK: usize = 64 * 1024;
-
-/// One way a response goes wrong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize, Deserialize)]
-pub enum FaultKind {
-    /// HTTP 500 Internal Server Error
-    #[value(name = "500")]
-    Status500,
-    /// The full Content-Length is promised, half the body is sent, then the connection closes
-    Short,
-    /// Half the body is sent, then nothing for --stall-ms (past any sensible client timeout)
-    Stall,
-}
-
-impl FaultKind {
-    pub const ALL: [FaultKind; 3] = [FaultKind::Status500, FaultKind::Short, FaultKind::Stall];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::Status500 => "HTTP 500",
-            FaultKind::Short => "body cut short",
-            FaultKind::Stall => "stall",
-        }
-    }
-}
 
 fn file_count(s: &str) -> Result<usize, String> {
     bounded(s, 1, MAX_FILES as u64).map(|v| v as usize)
@@ -189,184 +168,6 @@ impl Default for ServeArgs {
             stall_ms: 60_000,
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The content: files, items, the manifest. Pure functions of the seed, shared with the clients
-// (which parse these types) and the tests (which compute the expected digests from them).
-
-/// The name of file `i` in the manifest and on disk.
-pub fn file_name(i: usize) -> String {
-    format!("file-{i:05}.bin")
-}
-
-/// The bytes of file `index`, produced piece by piece: any split of the reads gives the same
-/// bytes, so the server can stream a file it never holds whole.
-#[derive(Clone, Debug)]
-pub struct FileStream {
-    rng: SplitMix64,
-    left: u64,
-    spare: [u8; 8],
-    spare_len: usize,
-}
-
-impl FileStream {
-    pub fn new(seed: u64, index: u64, size: u64) -> Self {
-        Self {
-            rng: SplitMix64::for_item(seed, index),
-            left: size,
-            spare: [0; 8],
-            spare_len: 0,
-        }
-    }
-
-    /// Bytes not produced yet.
-    pub fn remaining(&self) -> u64 {
-        self.left
-    }
-
-    /// The next `n` bytes (fewer at the end of the file).
-    pub fn take(&mut self, n: usize) -> Vec<u8> {
-        let n = n.min(self.left as usize);
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            if self.spare_len == 0 {
-                self.spare = self.rng.next_u64().to_le_bytes();
-                self.spare_len = 8;
-            }
-            let from = 8 - self.spare_len;
-            let k = self.spare_len.min(n - out.len());
-            out.extend_from_slice(&self.spare[from..from + k]);
-            self.spare_len -= k;
-        }
-        self.left -= n as u64;
-        out
-    }
-}
-
-/// The whole of file `index`.
-pub fn file_bytes(seed: u64, index: u64, size: u64) -> Vec<u8> {
-    FileStream::new(seed, index, size).take(size as usize)
-}
-
-/// One file as the manifest lists it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// The file's name on disk: letters, digits, `.`, `_` and `-` only.
-    pub name: String,
-    /// Where to GET it, relative to the server's root (`/files/3`).
-    pub path: String,
-    pub size: u64,
-    /// Lowercase hex SHA-256 of the content.
-    pub sha256: String,
-}
-
-/// What `/` says about the server: enough for a client to work out the ideal time of a run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct About {
-    pub server: String,
-    pub files: usize,
-    pub size: u64,
-    pub latency_ms: u64,
-    /// Bytes per second per response; 0 for unlimited.
-    pub bandwidth: u64,
-    pub fault_rate: f64,
-}
-
-/// `/manifest`: the files to download.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub about: About,
-    pub files: Vec<FileEntry>,
-}
-
-/// `/api/items/{i}`: one small document.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Item {
-    pub id: u64,
-    pub name: String,
-    /// The field the `requests` scenario adds up: 0 to 999.
-    pub value: u64,
-    pub tags: Vec<String>,
-}
-
-const ITEM_SALT: u64 = 0x1735_0000_17E3_5A17;
-const FAULT_SALT: u64 = 0xFA17_0000_0BAD_F00D;
-const TAGS: [&str; 8] = [
-    "cake", "oven", "queue", "thread", "process", "task", "socket", "lock",
-];
-
-/// Item `id` of stream `seed`.
-pub fn item(seed: u64, id: u64) -> Item {
-    let mut r = SplitMix64::for_item(seed ^ ITEM_SALT, id);
-    let value = r.below(1000);
-    let tags = (0..1 + r.below(3))
-        .map(|_| TAGS[r.below(TAGS.len() as u64) as usize].to_string())
-        .collect();
-    Item {
-        id,
-        name: format!("item-{id}"),
-        value,
-        tags,
-    }
-}
-
-fn about(args: &ServeArgs) -> About {
-    About {
-        server: "decision-table serve".into(),
-        files: args.files,
-        size: args.size,
-        latency_ms: args.latency_ms,
-        bandwidth: args.bandwidth,
-        fault_rate: args.fault_rate,
-    }
-}
-
-/// The manifest a server with these knobs serves (every file is hashed, so this takes a moment
-/// for many large files).
-pub fn manifest(args: &ServeArgs) -> Manifest {
-    let files = (0..args.files)
-        .map(|i| FileEntry {
-            name: file_name(i),
-            path: format!("/files/{i}"),
-            size: args.size,
-            sha256: sha256_hex(&file_bytes(args.seed, i as u64, args.size)),
-        })
-        .collect();
-    Manifest {
-        about: about(args),
-        files,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Faults.
-
-fn path_key(path: &str) -> u64 {
-    path.bytes()
-        .fold(0xCBF2_9CE4_8422_2325, |h, b| mix(h ^ u64::from(b)))
-}
-
-/// Whether the request number `attempt` (0 for the first) for `path` goes wrong, and how.
-///
-/// Pure: the same seed, path and attempt always give the same answer, which is what lets a test
-/// predict every fault of a run, and a client's retry (a later attempt) get a fresh draw. With
-/// `rate` 1 every attempt fails; `kind` forces the kind of fault, otherwise the seed picks one.
-pub fn fault_for(
-    seed: u64,
-    path: &str,
-    attempt: u64,
-    rate: f64,
-    kind: Option<FaultKind>,
-) -> Option<FaultKind> {
-    if rate <= 0.0 {
-        return None;
-    }
-    let mut r = SplitMix64::for_item(seed ^ FAULT_SALT ^ path_key(path), attempt);
-    if r.next_f64() >= rate {
-        return None;
-    }
-    Some(kind.unwrap_or(FaultKind::ALL[r.below(3) as usize]))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -868,90 +669,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_stream_gives_the_same_bytes_however_it_is_read() {
-        let whole = file_bytes(7, 3, 1001);
-        assert_eq!(whole.len(), 1001);
-        for step in [1, 3, 8, 13, 64, 5000] {
-            let mut s = FileStream::new(7, 3, 1001);
-            let mut got = Vec::new();
-            while s.remaining() > 0 {
-                got.extend(s.take(step));
-            }
-            assert_eq!(got, whole, "read {step} bytes at a time");
-        }
-        assert_ne!(file_bytes(7, 4, 1001), whole);
-        assert_ne!(file_bytes(8, 3, 1001), whole);
-        assert!(file_bytes(7, 3, 0).is_empty());
-    }
-
-    #[test]
-    fn items_are_deterministic_and_small() {
-        assert_eq!(item(1, 5), item(1, 5));
-        assert_ne!(item(1, 5), item(2, 5));
-        let it = item(1, 5);
-        assert_eq!(it.id, 5);
-        assert!(it.value < 1000);
-        assert!((1..=3).contains(&it.tags.len()));
-        assert!(serde_json::to_vec(&it).unwrap().len() < 200);
-    }
-
-    #[test]
-    fn manifest_hashes_the_files() {
-        let args = ServeArgs {
-            files: 3,
-            size: 100,
-            ..ServeArgs::default()
-        };
-        let m = manifest(&args);
-        assert_eq!(m.files.len(), 3);
-        assert_eq!(m.files[2].name, "file-00002.bin");
-        assert_eq!(m.files[2].path, "/files/2");
-        assert_eq!(m.files[2].sha256, sha256_hex(&file_bytes(42, 2, 100)));
-    }
-
-    #[test]
-    fn faults_follow_the_rate_and_are_deterministic() {
-        let n = 20_000;
-        let count = |rate| {
-            (0..n)
-                .filter(|i| fault_for(1, &format!("/files/{i}"), 0, rate, None).is_some())
-                .count()
-        };
-        assert_eq!(count(0.0), 0);
-        assert_eq!(count(1.0), n);
-        let tenth = count(0.1);
-        assert!((1700..2300).contains(&tenth), "{tenth} of {n} at rate 0.1");
-        for i in 0..100 {
-            let p = format!("/api/items/{i}");
-            assert_eq!(
-                fault_for(9, &p, 2, 0.3, None),
-                fault_for(9, &p, 2, 0.3, None)
-            );
-        }
-    }
-
-    #[test]
-    fn a_retry_gets_a_fresh_draw() {
-        // At rate 0.5 some path that fails its first attempt passes its second.
-        let recovers = (0..100).any(|i| {
-            let p = format!("/files/{i}");
-            fault_for(3, &p, 0, 0.5, None).is_some() && fault_for(3, &p, 1, 0.5, None).is_none()
-        });
-        assert!(recovers);
-    }
-
-    #[test]
-    fn every_kind_is_drawn_and_a_forced_kind_is_obeyed() {
-        let kinds: std::collections::HashSet<_> = (0..300)
-            .filter_map(|i| fault_for(5, &format!("/files/{i}"), 0, 1.0, None))
-            .collect();
-        assert_eq!(kinds.len(), 3);
-        for k in FaultKind::ALL {
-            assert!((0..50).all(|i| fault_for(5, &format!("/x/{i}"), i, 1.0, Some(k)) == Some(k)));
-        }
-    }
-
-    #[test]
     fn routes() {
         assert!(matches!(route("/", 2), Route::About));
         assert!(matches!(route("/manifest", 2), Route::Manifest));
@@ -975,3 +692,4 @@ mod tests {
         assert!(file_size(&(MAX_SIZE + 1).to_string()).is_err());
     }
 }
+

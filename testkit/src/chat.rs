@@ -1,11 +1,11 @@
 //! The chat servers' integration tests, written once: every crate's `tests/chat.rs` starts its
 //! real binary's `chat-server` on 127.0.0.1:0 as a child process and runs these checks against
-//! it, with raw sockets and with the load client ([`crate::chat_load`]) in the test process.
+//! it, with raw sockets and with the load client ([`decision_table::chat_load`]) in the test process.
 //! Every server is stopped (SIGTERM, or SIGKILL if a check failed) before the check returns.
 
-use crate::Summary;
-use crate::chat::{self, Incoming};
-use crate::chat_load::{self, ChatLoadArgs};
+use scenarios::Summary;
+use scenarios::chat::{self, Incoming};
+use decision_table::chat_load::{self, ChatLoadArgs};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -138,7 +138,7 @@ impl Server {
             .expect("not stopped yet")
             .join()
             .expect("stdout reader");
-        (status, crate::testing::parse_summary(&stdout))
+        (status, crate::run::parse_summary(&stdout))
     }
 }
 
@@ -365,7 +365,7 @@ pub fn alive(pid: u32) -> bool {
 
 /// Flags a server must refuse, naming the flag.
 pub fn bad_server_flags_are_refused(exe: &str) {
-    use crate::testing::assert_refused;
+    use crate::run::assert_refused;
     assert_refused(exe, &["chat-server", "--addr", "localhost"], "--addr");
     assert_refused(exe, &["chat-server", "--queue", "0"], "--queue");
     assert_refused(exe, &["chat-server", "--queue", "-4"], "--queue");

@@ -1,0 +1,42 @@
+//! The scenarios of the chapter's decision table, written once.
+//!
+//! The concept crates (`serial`, `threading`, `multiprocessing`, `asyncio`) differ only in how
+//! they run work; everything else lives here so it cannot drift between them:
+//!
+//! - the plumbing every run shares: command-line flags ([`cli`]), where human lines go
+//!   ([`console`]), the output contract ([`contract`]) with CPU time and peak memory that count
+//!   child processes ([`usage`]), the digest that proves every model computed the same thing
+//!   ([`digest`]), the frames processes talk in ([`frame`]), the seeded generator behind every
+//!   input ([`rng`]), atomic file writes ([`files`]) and stop-or-keep-going on bad items
+//!   ([`items`]);
+//! - the chapter's own examples' data ([`chapter`]);
+//! - the CPU-bound scenarios: matrices and their kernel ([`matrix`]), the image pipeline
+//!   ([`images`]);
+//! - the I/O-bound scenarios: what the local HTTP server sends ([`wire`]) and the client side
+//!   ([`fetch`]);
+//! - the chat server's protocol ([`chat`]), the client list the servers share ([`chat_hub`]),
+//!   and the measuring behind `spawn` ([`spawn`]).
+//!
+//! The tools that only the harness and the tests need (the HTTP server, the chat load client,
+//! the report and its charts) live in the `decision-table` crate, so none of their weight is in
+//! the concept crates' binaries.
+
+pub mod chapter;
+pub mod chat;
+pub mod chat_hub;
+pub mod cli;
+pub mod console;
+pub mod contract;
+pub mod digest;
+pub mod fetch;
+pub mod files;
+pub mod frame;
+pub mod images;
+pub mod items;
+pub mod matrix;
+pub mod rng;
+pub mod spawn;
+pub mod usage;
+pub mod wire;
+
+pub use contract::{Run, Summary};
