@@ -8,7 +8,7 @@ use crate::{MODEL, event_loop};
 use anyhow::Result;
 use scenarios::chapter::{self, Clock};
 use scenarios::cli::CakesArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 use std::time::Duration;
 
 async fn bake(name: String, bake_ms: u64, clock: Clock, who: String) {
@@ -18,7 +18,7 @@ async fn bake(name: String, bake_ms: u64, clock: Clock, who: String) {
 }
 
 pub fn run(args: &CakesArgs) -> Result<Summary> {
-    let run = Run::start("cakes", MODEL, "tasks", args.cakes, args.cakes);
+    let run = Run::start("cakes", Label::new(MODEL, "tasks", args.cakes), args.cakes);
     let clock = Clock::now();
     event_loop()?.block_on(async {
         let tasks: Vec<_> = (0..args.cakes)

@@ -26,7 +26,7 @@
 use crate::MODEL;
 use anyhow::{Context, Result};
 use scenarios::chat::{self, ChatServerArgs, Line, Stats};
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
@@ -44,7 +44,7 @@ struct Relay {
 }
 
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
-    let run = Run::start("chat", MODEL, "tasks", 0, 0);
+    let run = Run::start("chat", Label::new(MODEL, "tasks", 0), 0);
     chat::raise_fd_limit().context("cannot raise the open-file limit")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -10,46 +10,22 @@
 //! cargo run --release -p asyncio -- downloads --url http://127.0.0.1:8000 --out /tmp/dl-tasks --workers 8
 //! ```
 
-use crate::{MODEL, event_loop};
+use crate::pool::Pool;
 use anyhow::Result;
-use scenarios::Run;
-use scenarios::Summary;
-use scenarios::fetch::nonblocking::Fetcher;
-use scenarios::fetch::{self, DownloadsArgs, Progress, Threads};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use scenarios::fetch::{self, DownloadsArgs, nonblocking::Download};
+use scenarios::usage::ThreadSampler;
+use scenarios::{Run, Summary};
 
 pub fn run(args: &DownloadsArgs) -> Result<Summary> {
-    event_loop()?.block_on(async {
-        let fetcher = Fetcher::new(&args.http, args.workers)?;
-        let manifest = fetcher.manifest().await?;
-        fetch::prepare_out(&args.out)?;
-        let n = manifest.files.len();
-        let run = Run::start("downloads", MODEL, "tasks", args.workers, n);
-        let progress = Progress::new(n, "files");
-        // A task is only started once it holds a permit, so at most K exist at a time.
-        let permits = Arc::new(Semaphore::new(args.workers));
-        let mut tasks = JoinSet::new();
-        for (i, entry) in manifest.files.iter().cloned().enumerate() {
-            let permit = Arc::clone(&permits).acquire_owned().await?;
-            let (fetcher, progress, out) = (fetcher.clone(), progress.clone(), args.out.clone());
-            tasks.spawn(async move {
-                let outcome = fetcher.download(&entry, &out).await;
-                drop(permit);
-                progress.done();
-                (i, outcome)
-            });
-        }
-        let outcomes = fetch::in_order(n, tasks.join_all().await);
-        progress.finish();
-        Ok(fetch::finish_downloads(
-            run,
-            &manifest,
-            &args.out,
-            args.workers,
-            &outcomes,
-            Threads::this_process(),
-        ))
-    })
+    let pool = Pool::new(args.workers);
+    let job = Download::new(args)?;
+    let manifest = pool.block_on(job.manifest())??;
+    fetch::prepare_out(&args.out)?;
+    let mut run = Run::start("downloads", pool.label(), manifest.files.len());
+    let threads = ThreadSampler::start();
+    let outcomes = pool.map_in_order_async(&mut run, manifest.files.clone(), job)?;
+    let threads = threads.stop();
+    Ok(fetch::finish_downloads(
+        run, &manifest, &args.out, outcomes, threads,
+    ))
 }

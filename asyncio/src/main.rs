@@ -26,13 +26,14 @@ use std::process::ExitCode;
 
 mod cakes;
 mod chat_server;
-mod cpu;
 mod downloads;
 mod images;
 mod matrix;
+mod pool;
 mod queue;
 mod requests;
 mod spawn;
+mod ticker;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -72,14 +73,14 @@ enum Command {
         #[command(flatten)]
         args: MatrixArgs,
         #[command(flatten)]
-        cpu: cpu::CpuArgs,
+        cpu: pool::CpuArgs,
     },
     /// CPU-bound images as tasks: spawn_blocking (parallel) or --variant blocking (stalls the loop)
     Images {
         #[command(flatten)]
         args: ImagesArgs,
         #[command(flatten)]
-        cpu: cpu::CpuArgs,
+        cpu: pool::CpuArgs,
     },
     /// Download every file of the server's manifest as tasks, K in flight
     Downloads(DownloadsArgs),

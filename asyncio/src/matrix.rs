@@ -13,49 +13,20 @@
 //! cargo run --release -p asyncio -- matrix data/matrix [--workers N] [--variant blocking]
 //! ```
 
-use crate::cpu::{CpuArgs, Ticker};
-use crate::{MODEL, event_loop};
+use crate::pool::{CpuArgs, Pool};
 use anyhow::Result;
-use scenarios::items;
-use scenarios::matrix::{self, MatrixArgs, PackedB};
+use scenarios::matrix::{self, MatrixArgs, MultiplyRows};
+use scenarios::outcome::OnError;
 use scenarios::{Run, Summary};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 pub fn run(args: &MatrixArgs, cpu: &CpuArgs) -> Result<Summary> {
     let (m, k, n) = matrix::check_inputs(&args.a(), &args.b())?;
-    let (rows, blocks) = (args.block_rows, m.div_ceil(args.block_rows));
-    let mut run = Run::start("matrix", MODEL, cpu.name(), args.workers, blocks);
-    let (a, b) = (Arc::new(args.a()), Arc::new(PackedB::read(&args.b())?));
-    let (outcomes, ticks, late_ms) = event_loop()?.block_on(async {
-        let ticker = Ticker::start();
-        // At most `--workers` blocks computing at once, like a pool of that size.
-        let limit = Arc::new(Semaphore::new(args.workers));
-        let tasks: Vec<_> = (0..blocks)
-            .map(|i| {
-                let (a, b, limit, cpu) = (a.clone(), b.clone(), limit.clone(), *cpu);
-                let start = i * rows;
-                tokio::spawn(async move {
-                    let _permit = limit.acquire_owned().await?;
-                    cpu.compute(move || {
-                        // Each task owns its rows of C: 'static work cannot borrow a shared C.
-                        let mut c = vec![0.0; rows.min(m - start) * n];
-                        matrix::block(&a, &b, start, &mut c)
-                    })
-                    .await?
-                })
-            })
-            .collect();
-        // Awaiting the handles in order is asyncio.gather: results come back in input order.
-        let mut outcomes = Vec::with_capacity(blocks);
-        for task in tasks {
-            outcomes.push(items::outcome(task.await?));
-        }
-        let (ticks, late_ms) = ticker.stop();
-        anyhow::Ok((outcomes, ticks, late_ms))
-    })?;
-    scenarios::say!("ticker: {ticks} ticks, at worst {late_ms:.1} ms late");
-    run.extra("ticks", ticks)
-        .extra("ticker_max_late_ms", late_ms);
-    Ok(matrix::summarise(run, (m, k, n), rows, outcomes))
+    let blocks = matrix::row_blocks(m, args.block_rows);
+    // A failed block is counted and shows in the digest; the other blocks still run.
+    let pool = Pool::new(args.workers)
+        .on_error(OnError::KeepGoing)
+        .cpu(cpu);
+    let mut run = Run::start("matrix", pool.label(), blocks.len());
+    let outcomes = pool.map_in_order(&mut run, blocks, MultiplyRows::new(args))?;
+    Ok(matrix::summarise(run, (m, k, n), args.block_rows, outcomes))
 }

@@ -13,12 +13,16 @@ use crate::{MODEL, event_loop};
 use anyhow::{Result, anyhow};
 use scenarios::chapter;
 use scenarios::cli::QueueArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
 
 pub fn run(args: &QueueArgs) -> Result<Summary> {
-    let run = Run::start("queue", MODEL, "tasks", args.workers, args.items);
+    let run = Run::start(
+        "queue",
+        Label::new(MODEL, "tasks", args.workers),
+        args.items,
+    );
     let items = args.items as u64;
     let per_consumer = event_loop()?.block_on(async {
         let (tx, rx) = mpsc::channel::<u64>(args.capacity);

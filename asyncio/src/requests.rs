@@ -10,44 +10,20 @@
 //! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --count 1000 --workers 1000
 //! ```
 
-use crate::{MODEL, event_loop};
+use crate::pool::Pool;
 use anyhow::Result;
-use scenarios::Run;
-use scenarios::Summary;
-use scenarios::fetch::nonblocking::Fetcher;
-use scenarios::fetch::{self, Progress, RequestsArgs, Threads};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use scenarios::fetch::{self, RequestsArgs, nonblocking::FetchItem};
+use scenarios::usage::ThreadSampler;
+use scenarios::{Run, Summary};
 
 pub fn run(args: &RequestsArgs) -> Result<Summary> {
-    event_loop()?.block_on(async {
-        let fetcher = Fetcher::new(&args.http, args.workers)?;
-        let about = fetcher.about().await?;
-        let n = args.count;
-        let run = Run::start("requests", MODEL, "tasks", args.workers, n);
-        let progress = Progress::new(n, "items");
-        // A task is only started once it holds a permit, so at most K exist at a time.
-        let permits = Arc::new(Semaphore::new(args.workers));
-        let mut tasks = JoinSet::new();
-        for id in 0..n as u64 {
-            let permit = Arc::clone(&permits).acquire_owned().await?;
-            let (fetcher, progress) = (fetcher.clone(), progress.clone());
-            tasks.spawn(async move {
-                let outcome = fetcher.item(id).await;
-                drop(permit);
-                progress.done();
-                (id as usize, outcome)
-            });
-        }
-        let outcomes = fetch::in_order(n, tasks.join_all().await);
-        progress.finish();
-        Ok(fetch::finish_requests(
-            run,
-            &about,
-            args.workers,
-            &outcomes,
-            Threads::this_process(),
-        ))
-    })
+    let pool = Pool::new(args.workers);
+    let job = FetchItem::new(args)?;
+    let about = pool.block_on(job.about())??;
+    let mut run = Run::start("requests", pool.label(), args.count);
+    let threads = ThreadSampler::start();
+    let ids = (0..args.count as u64).collect();
+    let outcomes = pool.map_in_order_async(&mut run, ids, job)?;
+    let threads = threads.stop();
+    Ok(fetch::finish_requests(run, &about, outcomes, threads))
 }

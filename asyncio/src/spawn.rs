@@ -13,11 +13,11 @@
 use crate::{MODEL, event_loop};
 use anyhow::Result;
 use scenarios::spawn::{Meter, SpawnArgs};
-use scenarios::{Run, Summary};
+use scenarios::{Label, Run, Summary};
 
 pub fn run(args: &SpawnArgs) -> Result<Summary> {
     let n = args.count;
-    let run = Run::start("spawn", MODEL, "tasks", n, n);
+    let run = Run::start("spawn", Label::new(MODEL, "tasks", n), n);
     let sleep = args.sleep();
     let mut meter = Meter::start("task");
     let results = event_loop()?.block_on(async {

@@ -7,7 +7,7 @@ use crate::{MODEL, event_loop};
 use anyhow::Result;
 use scenarios::chapter::{self, Clock};
 use scenarios::cli::WorkersArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 use std::time::Duration;
 
 async fn worker(i: usize, sleep_ms: u64, clock: Clock) {
@@ -18,7 +18,11 @@ async fn worker(i: usize, sleep_ms: u64, clock: Clock) {
 }
 
 pub fn run(args: &WorkersArgs) -> Result<Summary> {
-    let run = Run::start("workers", MODEL, "tasks", args.workers, args.workers);
+    let run = Run::start(
+        "workers",
+        Label::new(MODEL, "tasks", args.workers),
+        args.workers,
+    );
     let clock = Clock::now();
     event_loop()?.block_on(async {
         let tasks: Vec<_> = (0..args.workers)

@@ -2,7 +2,7 @@
 //! loaded with the load client, stopped with SIGTERM. The checks are written once in
 //! `testkit::chat`.
 
-use testkit::chat as chat;
+use testkit::chat;
 
 const EXE: &str = env!("CARGO_BIN_EXE_asyncio");
 

@@ -24,11 +24,11 @@
 //!
 //! Everything runs on one tokio runtime in this process; tests call [`run`] directly.
 
-use scenarios::chat::{self, Incoming};
-use scenarios::digest::Digest;
-use scenarios::{Run, Summary, say};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use scenarios::chat::{self, Incoming};
+use scenarios::digest::Digest;
+use scenarios::{Label, Run, Summary, say};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -424,7 +424,11 @@ pub fn run(args: &ChatLoadArgs) -> Result<Summary> {
 async fn load(args: &ChatLoadArgs) -> Result<Summary> {
     let (n, s, m) = (args.clients, args.senders(), args.messages);
     let expected = (s * m * (n - 1)) as u64;
-    let mut run = Run::start("chat", &args.model, "load", n, expected as usize);
+    let mut run = Run::start(
+        "chat",
+        Label::new(&args.model, "load", n),
+        expected as usize,
+    );
     run.extra("clients", n)
         .extra("senders", s)
         .extra("messages", m)

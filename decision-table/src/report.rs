@@ -19,10 +19,10 @@
 //!
 //! `cargo run -p decision-table -- report results`
 
-use scenarios::Summary;
-use scenarios::files::write_atomically;
 use crate::table::{ROWS, Row};
 use anyhow::{Context, Result, bail};
+use scenarios::Summary;
+use scenarios::files::write_atomically;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;

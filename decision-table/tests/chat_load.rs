@@ -2,13 +2,13 @@
 //! test (the four real servers are tested from their own crates), against nothing, and with
 //! bad flags.
 
+use decision_table::chat_load::{ChatLoadArgs, run as load};
 use scenarios::Summary;
 use scenarios::chat;
-use decision_table::chat_load::{ChatLoadArgs, run as load};
-use testkit::run::{assert_help_lists, assert_refused, parse_summary, run};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use testkit::run::{assert_help_lists, assert_refused, parse_summary, run};
 
 const EXE: &str = env!("CARGO_BIN_EXE_decision-table");
 

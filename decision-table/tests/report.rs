@@ -2,9 +2,9 @@
 //! the same numbers in hyperfine 2.0's layout (`hf2`: `schema_version`, `metadata`,
 //! `command_name`), each beside the `--json` summaries of the four models.
 
-use testkit::run::run;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use testkit::run::run;
 
 const EXE: &str = env!("CARGO_BIN_EXE_decision-table");
 

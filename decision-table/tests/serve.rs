@@ -3,11 +3,11 @@
 //! and the bytes can hide a fault (a client library would retry or hide a short body).
 
 use decision_table::server::{self, FaultKind, ServeArgs, fault_for};
-use testkit::run::assert_refused;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::run::assert_refused;
 
 const EXE: &str = env!("CARGO_BIN_EXE_decision-table");
 

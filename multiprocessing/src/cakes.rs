@@ -6,40 +6,57 @@
 //! `cargo run -p multiprocessing -- cakes [--cakes N] [--bake-ms MS]`
 
 use crate::MODEL;
-use crate::process::{Task, Worker};
+use crate::child::ChildProcess;
 use anyhow::{Result, anyhow};
 use scenarios::chapter::{self, Clock};
 use scenarios::cli::CakesArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::job::Job;
+use scenarios::{Label, Run, Summary, say};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+/// The child's job: bake the cake it is sent.
+#[derive(Serialize, Deserialize)]
+pub struct Bake;
 
 /// What a child needs to bake one cake.
 #[derive(Serialize, Deserialize)]
-struct Cake {
+pub struct Cake {
     name: String,
     bake_ms: u64,
     /// The parent's start, so the child's timeline lines share the parent's clock.
     t0_ns: u64,
 }
 
+impl Job for Bake {
+    const NAME: &'static str = "cake";
+    type Item = Cake;
+    type Output = String;
+
+    fn run(&self, cake: Cake) -> Result<String> {
+        let who = format!("process {}", std::process::id());
+        let clock = Clock::from_unix_ns(cake.t0_ns);
+        chapter::bake_cake(&cake.name, cake.bake_ms, &clock, &who);
+        Ok(cake.name)
+    }
+}
+
 pub fn run(args: &CakesArgs) -> Result<Summary> {
-    let mut run = Run::start("cakes", MODEL, "processes", args.cakes, args.cakes);
+    let mut run = Run::start(
+        "cakes",
+        Label::new(MODEL, "processes", args.cakes),
+        args.cakes,
+    );
     let clock = Clock::now();
     // Process.start(): one child per cake, each handed its cake at once.
     let mut bakers = Vec::with_capacity(args.cakes);
     for i in 0..args.cakes {
-        let mut child = Worker::spawn(None)?;
+        let mut child = ChildProcess::for_job(&Bake, None)?;
         let cake = Cake {
             name: chapter::cake_name(i),
             bake_ms: args.bake_ms,
             t0_ns: clock.unix_ns(),
         };
-        child.send(&Task {
-            id: i as u64,
-            job: "cake".into(),
-            arg: serde_json::to_value(cake)?,
-        })?;
+        child.send(i as u64, &cake)?;
         bakers.push(child);
     }
     // Process.join(): wait for each child's answer, then for the child itself to exit.
@@ -56,17 +73,4 @@ pub fn run(args: &CakesArgs) -> Result<Summary> {
     run.extra("parent_pid", std::process::id())
         .extra("pids", pids);
     Ok(run.finish(chapter::cakes_digest(args.cakes), 0))
-}
-
-/// The child's side: bake the cake it was given.
-pub fn job(arg: Value) -> Result<Vec<u8>> {
-    let cake: Cake = serde_json::from_value(arg)?;
-    let who = format!("process {}", std::process::id());
-    chapter::bake_cake(
-        &cake.name,
-        cake.bake_ms,
-        &Clock::from_unix_ns(cake.t0_ns),
-        &who,
-    );
-    Ok(cake.name.into_bytes())
 }

@@ -32,13 +32,13 @@
 //! model costs.
 
 use crate::MODEL;
-use crate::process::PARENT_PID_ENV;
+use crate::child::PARENT_PID_ENV;
 use anyhow::{Context, Result, bail};
 use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
 use scenarios::chat_hub::{self, Out, Registry};
 use scenarios::frame::{read_frame, write_frame};
 use scenarios::spawn::ThreadBudget;
-use scenarios::{Run, Summary, console, say, usage};
+use scenarios::{Label, Run, Summary, console, say, usage};
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{Shutdown, TcpStream};
@@ -59,7 +59,7 @@ type Children = Arc<Mutex<HashMap<u64, u32>>>;
 static SPANS: LazyLock<usage::ChildSpans> = LazyLock::new(usage::ChildSpans::default);
 
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
-    let run = Run::start("chat", MODEL, "processes", 0, 0);
+    let run = Run::start("chat", Label::new(MODEL, "processes", 0), 0);
     let acceptor = Acceptor::listen(MODEL, args.addr, || {})?;
     let stats = Arc::new(Stats::default());
     let registry = Arc::new(Registry::new(args.queue, Arc::clone(&stats)));
@@ -255,7 +255,7 @@ fn read_from_child(
 pub fn child() -> Result<()> {
     // Stdout is the channel to the parent: human lines must go to stderr.
     console::set_json(true);
-    crate::worker::tie_to_parent()?;
+    crate::child_main::tie_to_parent()?;
     let tcp = TcpStream::from(
         std::io::stdin()
             .as_fd()

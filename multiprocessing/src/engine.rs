@@ -2,8 +2,7 @@
 //! chapter's `Pool`) or rayon's threads in this one process (`--engine rayon`, Rust's usual
 //! answer to `Pool.map`: Rust threads have no GIL to escape, so one process is enough).
 
-use crate::process::{DieHow, Fault};
-use anyhow::{Context, Result, bail};
+use crate::child::{DieHow, Fault};
 use clap::{Args, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -14,13 +13,45 @@ pub enum Engine {
     Rayon,
 }
 
+impl Engine {
+    /// The variant name in the summary.
+    pub fn variant(self) -> &'static str {
+        match self {
+            Engine::Processes => "processes",
+            Engine::Rayon => "rayon",
+        }
+    }
+}
+
 /// The flags `matrix` and `images` share in this crate.
 #[derive(Args, Debug, Clone)]
 pub struct EngineArgs {
     /// Who computes: worker processes, or rayon's threads in this process
     #[arg(long, value_enum, default_value_t = Engine::Processes)]
     pub engine: Engine,
-    /// Make the worker that receives this task die (tests of fault handling)
+    #[command(flatten)]
+    pub fault: FaultArgs,
+}
+
+impl EngineArgs {
+    /// Refuse flags that cannot go together, before anything runs.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.engine == Engine::Rayon && self.fault.die_on_task.is_some() {
+            anyhow::bail!("--die-on-task needs --engine processes: rayon has no worker to kill");
+        }
+        Ok(())
+    }
+
+    /// The planned worker death, if any.
+    pub fn fault(&self) -> Option<Fault> {
+        self.fault.fault()
+    }
+}
+
+/// Hidden flags of the fault tests: make one worker die.
+#[derive(Args, Debug, Clone)]
+pub struct FaultArgs {
+    /// Make the worker that receives this item die (tests of fault handling)
     #[arg(long, hide = true)]
     pub die_on_task: Option<u64>,
     /// How the worker dies with --die-on-task
@@ -28,32 +59,11 @@ pub struct EngineArgs {
     pub die_how: DieHow,
 }
 
-impl EngineArgs {
-    /// The variant name in the summary.
-    pub fn variant(&self) -> &'static str {
-        match self.engine {
-            Engine::Processes => "processes",
-            Engine::Rayon => "rayon",
-        }
-    }
-
-    /// The planned worker death, if any (processes only: rayon has no worker process to kill).
-    pub fn fault(&self) -> Result<Option<Fault>> {
-        match (self.die_on_task, self.engine) {
-            (Some(_), Engine::Rayon) => bail!("--die-on-task needs --engine processes"),
-            (task, _) => Ok(task.map(|task| Fault {
-                task,
-                how: self.die_how,
-            })),
-        }
-    }
-
-    /// A rayon pool of exactly `workers` threads, so `--workers` means the same as elsewhere
-    /// (rayon's global pool would take one thread per core whatever we asked).
-    pub fn rayon_pool(workers: usize) -> Result<rayon::ThreadPool> {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(workers)
-            .build()
-            .context("cannot start rayon's thread pool")
+impl FaultArgs {
+    pub fn fault(&self) -> Option<Fault> {
+        self.die_on_task.map(|item| Fault {
+            item,
+            how: self.die_how,
+        })
     }
 }

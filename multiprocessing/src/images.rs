@@ -16,92 +16,19 @@
 //! kill|panic|exit`) is not a bad input: its image fails naming the process, a new worker takes
 //! its place, every other image completes, and the exit status is 1.
 
-use crate::MODEL;
-use crate::engine::{Engine, EngineArgs};
+use crate::engine::EngineArgs;
 use crate::pool::Pool;
-use anyhow::{Context, Result};
-use scenarios::images::{self, ImagesArgs};
-use scenarios::items::FailFast;
+use anyhow::Result;
+use scenarios::images::{self, ImagesArgs, ProcessImage};
 use scenarios::{Run, Summary};
-use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use std::path::PathBuf;
-
-/// One task: process `input` into `out`.
-#[derive(Serialize, Deserialize)]
-struct Task {
-    input: PathBuf,
-    out: PathBuf,
-    sigma: f32,
-}
 
 pub fn run(args: &ImagesArgs, engine: &EngineArgs) -> Result<Summary> {
-    let fault = engine.fault()?;
     let inputs = images::list_inputs(&args.inputs)?;
     images::prepare_out(&args.out, &inputs)?;
-    let mut run = Run::start(
-        "images",
-        MODEL,
-        engine.variant(),
-        args.workers,
-        inputs.len(),
-    );
-    let fail = FailFast::new(args.keep_going);
-    let outcomes = match engine.engine {
-        Engine::Rayon => EngineArgs::rayon_pool(args.workers)?.install(|| {
-            inputs
-                .par_iter()
-                .enumerate()
-                .map(|(i, input)| {
-                    fail.run(i, || images::process_file(input, &args.out, args.sigma))
-                })
-                .collect()
-        }),
-        Engine::Processes => {
-            let tasks = inputs
-                .iter()
-                .map(|input| {
-                    let (input, out, sigma) = (input.clone(), args.out.clone(), args.sigma);
-                    serde_json::to_value(Task { input, out, sigma })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut outcomes = vec![None; inputs.len()];
-            let pool = Pool::new(args.workers)
-                .with_fault(fault)
-                .with_stop(fail.flag());
-            let out = pool.map("image", tasks, |i, reply| {
-                let outcome = match reply {
-                    // The worker's verdict on its input: a bad one may stop the run.
-                    Ok(bytes) => {
-                        let verdict = images::decode_outcome(bytes);
-                        let outcome = verdict.unwrap_or_else(|e| Err(format!("{e:#}")));
-                        fail.record(i, &outcome);
-                        outcome
-                    }
-                    // The worker died: counted as failed, never a reason to stop the others.
-                    Err(died) => {
-                        scenarios::say!("failed: {died}");
-                        Err(died.clone())
-                    }
-                };
-                outcomes[i] = Some(outcome);
-            });
-            run.extra("parent_pid", std::process::id())
-                .extra("pids", out.pids)
-                .extra("replaced", out.replaced);
-            outcomes
-        }
-    };
-    images::summarise(run, fail, outcomes)
-}
-
-/// The worker's side: one image. A bad input is this image's verdict, not the worker's
-/// failure, so it travels inside the reply and the worker lives on.
-pub fn job(arg: Value) -> Result<Vec<u8>> {
-    let task: Task = serde_json::from_value(arg).context("an image task")?;
-    let result = images::process_file(&task.input, &task.out, task.sigma);
-    Ok(images::encode_outcome(
-        &result.map_err(|e| format!("{e:#}")),
-    ))
+    let pool = Pool::new(args.workers)
+        .on_error(args.on_error())
+        .engine(engine);
+    let mut run = Run::start("images", pool.label(), inputs.len());
+    let outcomes = pool.map_in_order(&mut run, inputs, ProcessImage::new(args))?;
+    images::summarise(run, args.on_error(), outcomes)
 }

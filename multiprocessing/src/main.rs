@@ -25,16 +25,16 @@ use std::process::ExitCode;
 
 mod cakes;
 mod chat_server;
+mod child;
+mod child_main;
 mod downloads;
 mod engine;
 mod images;
 mod map;
 mod matrix;
 mod pool;
-mod process;
 mod queue;
 mod requests;
-mod worker;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -101,8 +101,12 @@ fn main() -> ExitCode {
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
         Command::Map(args) => map::run(&args),
-        Command::Matrix { args, engine } => matrix::run(&args, &engine),
-        Command::Images { args, engine } => images::run(&args, &engine),
+        Command::Matrix { args, engine } => {
+            engine.check().and_then(|()| matrix::run(&args, &engine))
+        }
+        Command::Images { args, engine } => {
+            engine.check().and_then(|()| images::run(&args, &engine))
+        }
         Command::ChatServer(args) => chat_server::run(&args),
         Command::ChatChild => {
             return match chat_server::child() {
@@ -114,7 +118,7 @@ fn main() -> ExitCode {
             };
         }
         Command::Worker => {
-            return match worker::serve() {
+            return match child_main::serve() {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("worker {}: {e:#}", std::process::id());

@@ -9,17 +9,17 @@
 //!
 //! `cargo run --release -p multiprocessing -- map [--tasks N] [--workers K] [--rounds R]`
 
-use crate::MODEL;
+use crate::engine::{Engine, EngineArgs, FaultArgs};
 use crate::pool::Pool;
-use crate::process::{DieHow, Fault};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use scenarios::cli::{bounded, cores, workers};
 use scenarios::digest::Digest;
+use scenarios::job::Job;
+use scenarios::outcome::{OnError, Outcome};
 use scenarios::rng::mix;
 use scenarios::{Run, Summary, say};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 fn tasks(s: &str) -> Result<usize, String> {
     bounded(s, 1, 100_000).map(|v| v as usize)
@@ -41,18 +41,24 @@ pub struct MapArgs {
     /// How many rounds of the mix function each task runs
     #[arg(long, default_value_t = 50_000_000, value_parser = rounds, allow_negative_numbers = true)]
     pub rounds: u64,
-    /// Make the worker that receives this task die (tests of fault handling)
-    #[arg(long, hide = true)]
-    pub die_on_task: Option<u64>,
-    /// How the worker dies with --die-on-task
-    #[arg(long, hide = true, value_enum, default_value_t = DieHow::Kill)]
-    pub die_how: DieHow,
+    #[command(flatten)]
+    pub fault: FaultArgs,
 }
 
+/// The job: `rounds` rounds of the mix function from each task's index.
 #[derive(Serialize, Deserialize)]
-struct Chunk {
-    index: u64,
+pub struct Crunch {
     rounds: u64,
+}
+
+impl Job for Crunch {
+    const NAME: &'static str = "map";
+    type Item = u64;
+    type Output = u64;
+
+    fn run(&self, index: u64) -> Result<u64> {
+        Ok(crunch(index, self.rounds))
+    }
 }
 
 /// The work of one task: `rounds` dependent steps, so it cannot be skipped or vectorised away.
@@ -65,50 +71,37 @@ fn crunch(index: u64, rounds: u64) -> u64 {
 }
 
 pub fn run(args: &MapArgs) -> Result<Summary> {
-    let mut run = Run::start("map", MODEL, "pool", args.workers, args.tasks);
-    let fault = args.die_on_task.map(|task| Fault {
-        task,
-        how: args.die_how,
-    });
-    let pool = Pool::new(args.workers).with_fault(fault);
-    let chunks = (0..args.tasks as u64)
-        .map(|index| {
-            serde_json::to_value(Chunk {
-                index,
-                rounds: args.rounds,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let out = pool.map("map", chunks, |i, result| {
-        if let Err(e) = result {
-            say!("task {i} failed: {e}");
-        }
-    });
+    let engine = EngineArgs {
+        engine: Engine::Processes,
+        fault: args.fault.clone(),
+    };
+    // A task whose worker died is counted; the others still run.
+    let pool = Pool::new(args.workers)
+        .on_error(OnError::KeepGoing)
+        .engine(&engine);
+    let mut run = Run::start("map", pool.label(), args.tasks);
+    let job = Crunch {
+        rounds: args.rounds,
+    };
+    let outcomes = pool.map_in_order(&mut run, (0..args.tasks as u64).collect(), job)?;
     let mut digest = Digest::new();
-    for result in &out.results {
-        match result {
-            Ok(bytes) => digest.update(bytes),
-            Err(_) => digest.update(b"failed"),
+    let mut failed = 0;
+    for outcome in &outcomes {
+        match outcome {
+            Outcome::Done(x) => digest.update_u64(*x),
+            _ => {
+                failed += 1;
+                digest.update(b"failed")
+            }
         };
     }
-    let failed = out.failed();
     say!(
-        "{} tasks on {} worker processes ({} replaced after dying): {} done, {failed} failed",
+        "{} tasks on {} worker processes: {} done, {failed} failed",
         args.tasks,
         args.workers,
-        out.replaced,
         args.tasks - failed
     );
-    run.extra("parent_pid", std::process::id())
-        .extra("pids", out.pids)
-        .extra("replaced", out.replaced);
     Ok(run.finish(digest.finish(), failed))
-}
-
-/// The worker's side: one task.
-pub fn job(arg: Value) -> Result<Vec<u8>> {
-    let chunk: Chunk = serde_json::from_value(arg).context("a map task")?;
-    Ok(crunch(chunk.index, chunk.rounds).to_le_bytes().to_vec())
 }
 
 #[cfg(test)]

@@ -1,179 +1,205 @@
-//! A pool of worker processes: the chapter's `Pool.map` / `ProcessPoolExecutor`.
+//! The multiprocessing executor: the chapter's `ProcessPoolExecutor` / `Pool.map`. Each of the
+//! pool's `workers` slots is a driver thread in this process that owns one worker process (a
+//! copy of this binary, `child.rs`); drivers take items from a shared crossbeam channel, so a
+//! fast worker simply takes more of them (like `Pool.map` with chunksize 1), and every result
+//! comes back with its index and is put in input order.
 //!
-//! Each of the pool's `size` slots is a driver thread in the parent that owns one child
-//! process. Drivers take tasks from a shared crossbeam channel, so a fast worker simply takes
-//! more of them (dynamic load balancing, like `Pool.map` with chunksize 1). Results come back
-//! with their input index and are returned in input order.
+//! Every concept crate has this file, with the same `Pool` and the same `map_in_order`:
+//! `diff serial/src/pool.rs multiprocessing/src/pool.rs` shows what processes add. The job is
+//! the one every crate runs; a worker is handed it once when it starts (serialised, as
+//! `ProcessPoolExecutor` pickles the function), then each item, and sends each output back
+//! through its pipe: moving inputs and results between processes is part of what they cost.
 //!
-//! A worker that dies mid-task (killed, panicked, exited) is not allowed to take the run down:
-//! its task becomes an error naming the process and how it died, the driver reaps it and starts
-//! a fresh worker for the next task, and the remaining tasks complete. Nothing waits on a dead
-//! process, so nothing hangs. Dropping the pool mid-run kills and reaps every child.
+//! A worker that dies mid-item (killed, panicked, exited) does not take the run down: its item
+//! is lost (an error naming the process and how it died), the driver reaps it and starts a
+//! fresh worker for the next item, and the other items complete. Nothing waits on a dead
+//! process, so nothing hangs; Python's `Pool.map` waits forever in the same case. Dropping the
+//! pool mid-run kills and reaps every child.
 //!
-//! A run can also be stopped on purpose ([`Pool::with_stop`]): once the flag is set, drivers
-//! hand out no more tasks; tasks already running finish, the rest are reported as never run.
+//! `--engine rayon` runs the same job on rayon's threads in this one process instead: Rust's
+//! usual answer to `Pool.map`, since Rust threads have no GIL to escape.
 
-use crate::process::{Fault, Task, Worker};
-use scenarios::say;
-use serde_json::Value;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::MODEL;
+use crate::child::{self, ChildProcess, Fault};
+use crate::engine::{Engine, EngineArgs};
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use scenarios::job::Job;
+use scenarios::outcome::{OnError, Outcome, Stopper};
+use scenarios::progress::Progress;
+use scenarios::{Label, Run, say};
 use std::thread;
 
-/// What a pool run produced.
-pub struct PoolRun {
-    /// One result per task, in input order: the job's output, or why the task failed.
-    pub results: Vec<Result<Vec<u8>, String>>,
-    /// The pid of every worker process that ran, in the order they started.
-    pub pids: Vec<u32>,
-    /// How many workers died and were replaced.
-    pub replaced: usize,
-}
-
-impl PoolRun {
-    pub fn failed(&self) -> usize {
-        self.results.iter().filter(|r| r.is_err()).count()
-    }
-}
-
-/// A pool of `size` worker processes.
+/// An executor of `workers` worker processes (or rayon threads).
+#[derive(Debug)]
 pub struct Pool {
-    size: usize,
+    workers: usize,
+    on_error: OnError,
+    engine: Engine,
     fault: Option<Fault>,
-    stop: Option<Arc<AtomicBool>>,
 }
 
-struct Done {
-    index: usize,
-    result: Result<Vec<u8>, String>,
-}
-
-enum Event {
-    Done(Done),
+/// What a driver thread tells the parent.
+enum Event<T> {
+    Done(usize, Outcome<T>),
     Started(u32),
     Replaced,
 }
 
 impl Pool {
-    pub fn new(size: usize) -> Pool {
+    pub fn new(workers: usize) -> Pool {
         Pool {
-            size: size.max(1),
+            workers,
+            on_error: OnError::Stop,
+            engine: Engine::Processes,
             fault: None,
-            stop: None,
         }
     }
 
-    /// Make the worker that receives task `fault.task` die (tests of fault handling only).
-    pub fn with_fault(mut self, fault: Option<Fault>) -> Pool {
-        self.fault = fault;
-        self
+    /// What a failed item does to the rest of the run (`--keep-going`).
+    pub fn on_error(self, on_error: OnError) -> Pool {
+        Pool { on_error, ..self }
     }
 
-    /// Stop handing out tasks once `stop` is set (by `on_done`, say, after a bad input).
-    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Pool {
-        self.stop = Some(stop);
-        self
+    /// Who computes (`--engine`), and the planned worker death of the fault tests.
+    pub fn engine(self, engine: &EngineArgs) -> Pool {
+        Pool {
+            engine: engine.engine,
+            fault: engine.fault(),
+            ..self
+        }
     }
 
-    /// Run `job` once per argument on the pool's processes. `on_done` is called in the parent
-    /// as each task completes, in completion order, with the task's input index.
-    pub fn map(
+    /// How the summary names this executor.
+    pub fn label(&self) -> Label {
+        Label::new(MODEL, self.engine.variant(), self.workers)
+    }
+
+    /// Run `job` on every item on the pool's workers; one outcome per item, in input order.
+    /// Notes in `run` the pids of the workers and how many died and were replaced.
+    pub fn map_in_order<J: Job>(
         &self,
-        job: &str,
-        args: Vec<Value>,
-        mut on_done: impl FnMut(usize, &Result<Vec<u8>, String>),
-    ) -> PoolRun {
-        let n = args.len();
-        let (task_tx, task_rx) = crossbeam_channel::unbounded::<(usize, Value)>();
-        for pair in args.into_iter().enumerate() {
-            task_tx.send(pair).expect("the receiver is alive");
-        }
-        drop(task_tx);
-        let (event_tx, event_rx) = crossbeam_channel::unbounded::<Event>();
-        let mut results: Vec<Option<Result<Vec<u8>, String>>> = (0..n).map(|_| None).collect();
-        let mut pids = Vec::new();
-        let mut replaced = 0;
-        thread::scope(|s| {
-            for _ in 0..self.size.min(n) {
-                let (tasks, events, fault) = (task_rx.clone(), event_tx.clone(), self.fault);
-                let stop = self.stop.clone();
-                s.spawn(move || drive(job, tasks, events, fault, stop));
+        run: &mut Run,
+        items: Vec<J::Item>,
+        job: J,
+    ) -> Result<Vec<Outcome<J::Output>>> {
+        let stopper = Stopper::new(self.on_error);
+        let progress = Progress::new(items.len());
+        let outcomes = match self.engine {
+            Engine::Rayon => {
+                // `EngineArgs::check` refused a planned death with rayon: it has no worker.
+                debug_assert!(self.fault.is_none());
+                rayon_pool(self.workers)?.install(|| {
+                    items
+                        .into_par_iter()
+                        .map(|item| {
+                            let outcome = stopper.run(|| job.run(item));
+                            progress.tick();
+                            outcome
+                        })
+                        .collect()
+                })
             }
-            drop(event_tx);
-            for event in event_rx {
+            Engine::Processes => self.in_processes(run, items, &job, &stopper, &progress)?,
+        };
+        progress.finish();
+        Ok(outcomes)
+    }
+
+    fn in_processes<J: Job>(
+        &self,
+        run: &mut Run,
+        items: Vec<J::Item>,
+        job: &J,
+        stopper: &Stopper,
+        progress: &Progress,
+    ) -> Result<Vec<Outcome<J::Output>>> {
+        let n = items.len();
+        // Serialised once, handed to every worker as it starts.
+        let settings = child::encode(job)?;
+        let (todo_tx, todo) = crossbeam_channel::unbounded();
+        for pair in items.into_iter().enumerate() {
+            todo_tx.send(pair).expect("the receiver is alive");
+        }
+        drop(todo_tx);
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        let mut outcomes: Vec<Outcome<J::Output>> = (0..n).map(|_| Outcome::Skipped).collect();
+        let (mut pids, mut replaced) = (Vec::new(), 0);
+        thread::scope(|s| {
+            for _ in 0..self.workers.min(n) {
+                let (todo, events_tx, settings) = (todo.clone(), events_tx.clone(), &settings);
+                s.spawn(move || drive::<J>(settings, todo, events_tx, self.fault, stopper));
+            }
+            drop(events_tx);
+            for event in events {
                 match event {
-                    Event::Done(d) => {
-                        on_done(d.index, &d.result);
-                        results[d.index] = Some(d.result);
+                    Event::Done(i, outcome) => {
+                        progress.tick();
+                        outcomes[i] = outcome;
                     }
                     Event::Started(pid) => pids.push(pid),
                     Event::Replaced => replaced += 1,
                 }
             }
         });
-        PoolRun {
-            results: results
-                .into_iter()
-                .map(|r| r.unwrap_or_else(|| Err("the task was never run".into())))
-                .collect(),
-            pids,
-            replaced,
-        }
+        run.extra("parent_pid", std::process::id())
+            .extra("pids", pids)
+            .extra("replaced", replaced);
+        Ok(outcomes)
     }
 }
 
-/// One slot of the pool: a driver thread and the worker process it owns.
-fn drive(
-    job: &str,
-    tasks: crossbeam_channel::Receiver<(usize, Value)>,
-    events: crossbeam_channel::Sender<Event>,
+/// One slot of the pool: a driver thread and the worker process it owns. It starts its worker
+/// itself (see `child.rs` on `PR_SET_PDEATHSIG`), and decodes each output here, so the
+/// drivers share that work instead of the parent's main thread doing it all.
+fn drive<J: Job>(
+    settings: &[u8],
+    todo: crossbeam_channel::Receiver<(usize, J::Item)>,
+    events: crossbeam_channel::Sender<Event<J::Output>>,
     fault: Option<Fault>,
-    stop: Option<Arc<AtomicBool>>,
+    stopper: &Stopper,
 ) {
-    let mut worker: Option<Worker> = None;
-    for (index, arg) in tasks {
-        if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+    let mut worker: Option<ChildProcess> = None;
+    for (i, item) in todo {
+        // Once a failure stops the run, no more items are handed out; the rest stay skipped.
+        if stopper.stopped() {
             break;
         }
-        let send = |result| {
-            let _ = events.send(Event::Done(Done { index, result }));
-        };
-        // Start a worker if this slot has none (the first task, or after a death).
+        // Start a worker if this slot has none (the first item, or after a death).
         let mut w = match worker.take() {
             Some(w) => w,
-            None => match Worker::spawn(fault) {
-                Ok(w) => {
-                    let _ = events.send(Event::Started(w.pid()));
-                    w
+            None => {
+                let started = ChildProcess::spawn(fault)
+                    .and_then(|mut w| w.start(J::NAME, settings.to_vec()).map(|()| w));
+                match started {
+                    Ok(w) => {
+                        let _ = events.send(Event::Started(w.pid()));
+                        w
+                    }
+                    Err(e) => {
+                        let _ = events.send(Event::Done(i, Outcome::Lost(format!("{e:#}"))));
+                        continue;
+                    }
                 }
-                Err(e) => {
-                    send(Err(format!("{e:#}")));
-                    continue;
-                }
-            },
+            }
         };
-        let task = Task {
-            id: index as u64,
-            job: job.to_string(),
-            arg,
-        };
-        match w.call(&task) {
+        let outcome = match w.call(i as u64, &item) {
             Ok(reply) => {
-                send(reply.result);
                 worker = Some(w);
+                match reply.result {
+                    Ok(bytes) => Outcome::of(child::decode(&bytes).context("a worker's output")),
+                    Err(e) => Outcome::Failed(e),
+                }
             }
-            Err(_) => {
-                // The reply never came: the process is dead (or spoke garbage and is killed
-                // now). How it ended is the useful part of the message.
-                let pid = w.pid();
-                let how = w.reap();
-                say!("worker process {pid} {how} during task {index}; starting a new one");
-                send(Err(format!(
-                    "worker process {pid} {how} while running task {index}"
-                )));
+            Err(gone) => {
+                // `call` has reaped it; how it ended is the useful part of the message.
+                say!("{gone:#} during item {i}; starting a new one");
                 let _ = events.send(Event::Replaced);
+                Outcome::Lost(format!("{gone:#} while running task {i}"))
             }
-        }
+        };
+        stopper.record(&outcome);
+        let _ = events.send(Event::Done(i, outcome));
     }
     if let Some(w) = worker {
         let pid = w.pid();
@@ -181,4 +207,13 @@ fn drive(
             say!("worker process {pid} did not shut down cleanly: {e:#}");
         }
     }
+}
+
+/// A rayon pool of exactly `workers` threads, so `--workers` means the same as elsewhere
+/// (rayon's global pool would take one thread per core whatever we asked).
+fn rayon_pool(workers: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()
+        .context("cannot start rayon's thread pool")
 }

@@ -11,21 +11,43 @@
 //! `cargo run -p multiprocessing -- queue [--items N] [--workers K] [--capacity C]`
 
 use crate::MODEL;
-use crate::process::{Task, Worker};
+use crate::child::ChildProcess;
 use anyhow::{Context, Result, anyhow, bail};
 use scenarios::chapter;
 use scenarios::cli::QueueArgs;
-use scenarios::{Run, Summary, say};
-use serde_json::Value;
+use scenarios::job::Job;
+use scenarios::{Label, Run, Summary, say};
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 
+/// The consumer's job: do an item's work.
+#[derive(Serialize, Deserialize)]
+pub struct Consume;
+
+impl Job for Consume {
+    const NAME: &'static str = "queue-item";
+    type Item = u64;
+    type Output = u64;
+
+    fn run(&self, i: u64) -> Result<u64> {
+        Ok(chapter::queue_value(i))
+    }
+}
+
+/// What one consumer answered, as (item, value) pairs, and the (peak KiB, threads) it reported.
+type Answers = (Vec<(u64, u64)>, (u64, u64));
+
 pub fn run(args: &QueueArgs) -> Result<Summary> {
-    let mut run = Run::start("queue", MODEL, "processes", args.workers, args.items);
+    let mut run = Run::start(
+        "queue",
+        Label::new(MODEL, "processes", args.workers),
+        args.items,
+    );
     let mut consumers = (0..args.workers)
-        .map(|_| Worker::spawn(None))
+        .map(|_| ChildProcess::for_job(&Consume, None))
         .collect::<Result<Vec<_>>>()?;
-    let pids: Vec<u32> = consumers.iter().map(Worker::pid).collect();
+    let pids: Vec<u32> = consumers.iter().map(ChildProcess::pid).collect();
     let in_flight: Vec<AtomicUsize> = (0..args.workers).map(|_| AtomicUsize::new(0)).collect();
     // A token per item in flight: sending takes one (and waits when none is left), an answer
     // gives one back. This is what makes the queue bounded.
@@ -41,16 +63,13 @@ pub fn run(args: &QueueArgs) -> Result<Summary> {
             .map(|(k, consumer)| {
                 let mut replies = consumer.take_replies().expect("replies not taken yet");
                 let (tokens, in_flight, broken) = (tokens_rx.clone(), &in_flight[k], &broken);
-                s.spawn(move || -> Result<(Vec<(u64, u64)>, u64)> {
+                s.spawn(move || -> Result<Answers> {
                     let mut got = Vec::new();
                     let answers = (|| -> Result<()> {
                         while let Some(reply) = replies.next_reply()? {
                             let bytes = reply.result.map_err(|e| anyhow!("consumer {k}: {e}"))?;
-                            let value = u64::from_le_bytes(
-                                bytes
-                                    .try_into()
-                                    .map_err(|_| anyhow!("consumer {k}: bad value"))?,
-                            );
+                            let value: u64 = crate::child::decode(&bytes)
+                                .with_context(|| format!("consumer {k}'s answer"))?;
                             got.push((reply.id, value));
                             in_flight.fetch_sub(1, Ordering::Relaxed);
                             // Give back the token this item took. Never wait for it: once
@@ -64,7 +83,7 @@ pub fn run(args: &QueueArgs) -> Result<Summary> {
                     broken.store(true, Ordering::Relaxed);
                     while tokens.try_recv().is_ok() {}
                     answers?;
-                    Ok((got, replies.peak_kib()))
+                    Ok((got, replies.usage()))
                 })
             })
             .collect();
@@ -78,11 +97,7 @@ pub fn run(args: &QueueArgs) -> Result<Summary> {
                     .min_by_key(|&k| in_flight[k].load(Ordering::Relaxed))
                     .expect("at least one consumer");
                 in_flight[k].fetch_add(1, Ordering::Relaxed);
-                consumers[k].send(&Task {
-                    id: i,
-                    job: "queue-item".into(),
-                    arg: Value::from(i),
-                })?;
+                consumers[k].send(i, &i)?;
             }
             Ok(())
         })();
@@ -94,18 +109,32 @@ pub fn run(args: &QueueArgs) -> Result<Summary> {
             .zip(readers)
             .map(|(consumer, reader)| {
                 consumer.close_input();
-                let (got, peak) = reader
+                let (got, (peak_kib, threads)) = reader
                     .join()
                     .map_err(|_| anyhow!("a reader thread panicked"))??;
-                consumer.note_peak(peak);
+                consumer.note(peak_kib, threads);
                 Ok(got)
             })
             .collect::<Result<_>>();
-        produced?;
-        results
-    })?;
-    for consumer in consumers {
-        consumer.finish()?;
+        produced.and(results)
+    });
+    // However the run went, every consumer is waited for; one that died is named, with how.
+    let ended: Vec<Result<()>> = consumers.into_iter().map(ChildProcess::finish).collect();
+    let per_consumer = match per_consumer {
+        Ok(got) => got,
+        Err(e) => {
+            let deaths: Vec<String> = ended
+                .into_iter()
+                .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+                .collect();
+            if deaths.is_empty() {
+                return Err(e);
+            }
+            bail!("{e:#}: {}", deaths.join("; "));
+        }
+    };
+    for ended in ended {
+        ended?;
     }
     for (k, got) in per_consumer.iter().enumerate() {
         say!("consumer process {} took {} items", pids[k], got.len());
@@ -120,10 +149,4 @@ pub fn run(args: &QueueArgs) -> Result<Summary> {
     run.extra("parent_pid", std::process::id())
         .extra("pids", pids);
     Ok(run.finish(digest, 0))
-}
-
-/// The consumer's side: do the item's work.
-pub fn job(arg: Value) -> Result<Vec<u8>> {
-    let i = arg.as_u64().context("a queue item is a number")?;
-    Ok(chapter::queue_value(i).to_le_bytes().to_vec())
 }

@@ -10,55 +10,20 @@
 //! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --count 1000 --workers 100
 //! ```
 
-use crate::MODEL;
 use crate::pool::Pool;
-use anyhow::{Context, Result};
-use scenarios::Run;
-use scenarios::Summary;
-use scenarios::fetch::blocking::Fetcher;
-use scenarios::fetch::{self, ChildReport, ChildTally, HttpArgs, Progress, RequestsArgs};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-/// What a worker process needs to fetch one item.
-#[derive(Serialize, Deserialize)]
-struct Request {
-    http: HttpArgs,
-    id: u64,
-}
+use anyhow::Result;
+use scenarios::fetch::{self, RequestsArgs, blocking::FetchItem};
+use scenarios::usage::ThreadSampler;
+use scenarios::{Run, Summary};
 
 pub fn run(args: &RequestsArgs) -> Result<Summary> {
-    let fetcher = Fetcher::new(&args.http, 1)?;
-    let about = fetcher.about()?;
-    let n = args.count;
-    let mut run = Run::start("requests", MODEL, "processes", args.workers, n);
-    let progress = Progress::new(n, "items");
-    let tasks = (0..n as u64)
-        .map(|id| {
-            serde_json::to_value(Request {
-                http: args.http.clone(),
-                id,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let done = Pool::new(args.workers).map("request", tasks, |_, _| progress.done());
-    progress.finish();
-    let mut tally = ChildTally::default();
-    let outcomes: Vec<_> = done.results.into_iter().map(|r| tally.decode(r)).collect();
-    run.extra("parent_pid", std::process::id())
-        .extra("pids", done.pids);
-    Ok(fetch::finish_requests(
-        run,
-        &about,
-        args.workers,
-        &outcomes,
-        tally.threads(),
-    ))
-}
-
-/// The worker's side: fetch one item, with the client this process keeps for its life.
-pub fn job(arg: Value) -> Result<Vec<u8>> {
-    let task: Request = serde_json::from_value(arg).context("a request task")?;
-    let fetcher = Fetcher::for_this_process(&task.http)?;
-    ChildReport::encode(fetcher.item(task.id))
+    let pool = Pool::new(args.workers);
+    let job = FetchItem::new(args);
+    let about = job.about()?;
+    let mut run = Run::start("requests", pool.label(), args.count);
+    let threads = ThreadSampler::start();
+    let ids = (0..args.count as u64).collect();
+    let outcomes = pool.map_in_order(&mut run, ids, job)?;
+    let threads = threads.stop();
+    Ok(fetch::finish_requests(run, &about, outcomes, threads))
 }

@@ -5,38 +5,52 @@
 //! `cargo run -p multiprocessing -- workers [--workers N] [--sleep-ms MS]` (the crate's default)
 
 use crate::MODEL;
-use crate::process::{Task, Worker};
+use crate::child::ChildProcess;
 use anyhow::{Result, anyhow};
 use scenarios::chapter::{self, Clock};
 use scenarios::cli::WorkersArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::job::Job;
+use scenarios::{Label, Run, Summary, say};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+/// The child's job: wait like the chapter's worker.
+#[derive(Serialize, Deserialize)]
+pub struct Wait;
 
 /// What a child needs to play one worker.
 #[derive(Serialize, Deserialize)]
-struct Wait {
+pub struct Turn {
     index: usize,
     sleep_ms: u64,
     t0_ns: u64,
 }
 
+impl Job for Wait {
+    const NAME: &'static str = "worker";
+    type Item = Turn;
+    type Output = ();
+
+    fn run(&self, turn: Turn) -> Result<()> {
+        let who = format!("process {}", std::process::id());
+        let clock = Clock::from_unix_ns(turn.t0_ns);
+        chapter::run_worker(turn.index, turn.sleep_ms, &clock, &who);
+        Ok(())
+    }
+}
+
 pub fn run(args: &WorkersArgs) -> Result<Summary> {
-    let mut run = Run::start("workers", MODEL, "processes", args.workers, args.workers);
+    let who = Label::new(MODEL, "processes", args.workers);
+    let mut run = Run::start("workers", who, args.workers);
     let clock = Clock::now();
     let mut children = Vec::with_capacity(args.workers);
     for index in 0..args.workers {
-        let mut child = Worker::spawn(None)?;
-        let wait = Wait {
+        let mut child = ChildProcess::for_job(&Wait, None)?;
+        let turn = Turn {
             index,
             sleep_ms: args.sleep_ms,
             t0_ns: clock.unix_ns(),
         };
-        child.send(&Task {
-            id: index as u64,
-            job: "worker".into(),
-            arg: serde_json::to_value(wait)?,
-        })?;
+        child.send(index as u64, &turn)?;
         children.push(child);
     }
     let mut pids = Vec::with_capacity(args.workers);
@@ -56,17 +70,4 @@ pub fn run(args: &WorkersArgs) -> Result<Summary> {
     run.extra("parent_pid", std::process::id())
         .extra("pids", pids);
     Ok(run.finish(chapter::workers_digest(args.workers, args.sleep_ms), 0))
-}
-
-/// The child's side: wait like the chapter's worker.
-pub fn job(arg: Value) -> Result<Vec<u8>> {
-    let wait: Wait = serde_json::from_value(arg)?;
-    let who = format!("process {}", std::process::id());
-    chapter::run_worker(
-        wait.index,
-        wait.sleep_ms,
-        &Clock::from_unix_ns(wait.t0_ns),
-        &who,
-    );
-    Ok(Vec::new())
 }

@@ -2,11 +2,9 @@
 //! no orphans however the parent ends.
 
 use scenarios::chapter;
-use testkit::run::{
-    assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json,
-};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::run::{assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_multiprocessing");
 

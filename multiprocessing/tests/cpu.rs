@@ -4,12 +4,12 @@
 //! complete; Ctrl-C in the middle leaves no worker behind.
 
 use scenarios::Summary;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 use testkit::run::{
     TEST_SIGMA, assert_cpu_bad_inputs, assert_refused, cpu_inputs, parse_summary, partial_files,
     run, run_json,
 };
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 const EXE: &str = env!("CARGO_BIN_EXE_multiprocessing");
 

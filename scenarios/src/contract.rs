@@ -41,6 +41,25 @@ pub struct Summary {
     pub extra: Map<String, Value>,
 }
 
+/// Who runs a scenario: the model (the crate), the variant within it (`threads+gil`, `rayon`,
+/// `spawn_blocking`, ...) and how many workers. Every executor describes itself with one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub model: String,
+    pub variant: String,
+    pub workers: usize,
+}
+
+impl Label {
+    pub fn new(model: impl Into<String>, variant: impl Into<String>, workers: usize) -> Label {
+        Label {
+            model: model.into(),
+            variant: variant.into(),
+            workers,
+        }
+    }
+}
+
 /// A run in progress: the clock starts when it is created.
 pub struct Run {
     scenario: String,
@@ -54,12 +73,13 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn start(scenario: &str, model: &str, variant: &str, workers: usize, items: usize) -> Run {
+    /// Start the clock on `items` items of `scenario`, run by `who`.
+    pub fn start(scenario: &str, who: Label, items: usize) -> Run {
         Run {
             scenario: scenario.into(),
-            model: model.into(),
-            variant: variant.into(),
-            workers,
+            model: who.model,
+            variant: who.variant,
+            workers: who.workers,
             items,
             started: Instant::now(),
             baseline: usage::current(),
@@ -67,13 +87,14 @@ impl Run {
         }
     }
 
+    /// How many workers run it.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
     /// Seconds since the run started.
     pub fn elapsed_s(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
-    }
-
-    pub fn started(&self) -> Instant {
-        self.started
     }
 
     /// Attach a scenario-specific figure to the summary.
@@ -172,7 +193,7 @@ mod tests {
 
     #[test]
     fn json_has_the_contract_fields_and_round_trips() {
-        let mut run = Run::start("cakes", "serial", "serial", 1, 2);
+        let mut run = Run::start("cakes", Label::new("serial", "serial", 1), 2);
         run.extra("pids", vec![1u32, 2]);
         let s = run.finish("abc".into(), 0);
         let v: Value = serde_json::to_value(&s).unwrap();
@@ -197,7 +218,7 @@ mod tests {
 
     #[test]
     fn human_line_mentions_failures() {
-        let s = Run::start("x", "m", "v", 1, 1).finish("d".into(), 2);
+        let s = Run::start("x", Label::new("m", "v", 1), 1).finish("d".into(), 2);
         assert!(s.human().contains("2 FAILED"));
     }
 }

@@ -3,10 +3,11 @@
 //! - Inputs: `decision-table gen images --count 32 --width 1920 --height 1080 --seed 42 --out
 //!   data/images` draws PNGs with real structure (a gradient, overlapping shapes, noise),
 //!   deterministic from the seed ([`generate`]).
-//! - Per file ([`process_file`]): [`load`] the bytes, [`transform`] them (decode, Gaussian blur,
-//!   resize to half size, grayscale, encode PNG), [`save`] the result in `--out` under a
-//!   temporary name and rename it when complete. The stages are separate so the emulated GIL
-//!   can be held for the computing only, as CPython releases the real one during file I/O.
+//! - Per file ([`process_file`], the [`ProcessImage`] job every model maps over the inputs):
+//!   [`load`] the bytes, [`transform`] them (decode, Gaussian blur, resize to half size,
+//!   grayscale, encode PNG), [`save`] the result in `--out` under a temporary name and rename it
+//!   when complete. Only the computing holds the emulated GIL (`threading --gil`), as CPython
+//!   releases the real one during file I/O.
 //! - The digest covers each output's SHA-256 in input order ([`summarise`]), so every model
 //!   that produces the same bytes prints the same digest.
 //! - The PNG encoder's settings are fixed ([`encode_png`]): the same pixels always give the
@@ -17,7 +18,9 @@ use crate::Run;
 use crate::cli::{bounded, cores, workers};
 use crate::digest::{Digest, Sha, sha256};
 use crate::files::write_atomically;
-use crate::items::{self, FailFast, Outcome};
+use crate::gil;
+use crate::job::Job;
+use crate::outcome::{self, OnError, Outcome};
 use crate::rng::SplitMix64;
 use crate::{Summary, say};
 use anyhow::{Context, Result, bail, ensure};
@@ -25,6 +28,7 @@ use clap::Args;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::imageops::FilterType;
 use image::{DynamicImage, ExtendedColorType, ImageEncoder, ImageFormat, RgbImage};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -292,37 +296,51 @@ pub fn save(out: &Path, input: &Path, png: &[u8]) -> Result<Sha> {
     Ok(sha256(png))
 }
 
-/// The whole pipeline for one file.
+/// The whole pipeline for one file; returns the output's SHA-256.
 pub fn process_file(input: &Path, out: &Path, sigma: f32) -> Result<Sha> {
     let png = load(input)?;
-    let result = transform(input, &png, sigma)?;
+    let result = gil::hold(|| transform(input, &png, sigma))?;
     save(out, input, &result)
 }
 
-/// A worker process's reply for one image: 0 then the SHA-256, or 1 then the error message.
-pub fn encode_outcome(result: &Result<Sha, String>) -> Vec<u8> {
-    match result {
-        Ok(sha) => [&[0u8][..], sha].concat(),
-        Err(e) => [&[1u8][..], e.as_bytes()].concat(),
+/// The job every model maps over the input files: [`process_file`] into one output folder.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProcessImage {
+    pub out: PathBuf,
+    pub sigma: f32,
+}
+
+impl ProcessImage {
+    pub fn new(args: &ImagesArgs) -> ProcessImage {
+        ProcessImage {
+            out: args.out.clone(),
+            sigma: args.sigma,
+        }
     }
 }
 
-/// The inverse of [`encode_outcome`].
-pub fn decode_outcome(bytes: &[u8]) -> Result<Result<Sha, String>> {
-    match bytes.split_first() {
-        Some((0, sha)) => Ok(Ok(sha
-            .try_into()
-            .context("a reply's SHA-256 is not 32 bytes")?)),
-        Some((1, msg)) => Ok(Err(String::from_utf8_lossy(msg).into_owned())),
-        _ => bail!("a worker's reply is not an image outcome"),
+impl Job for ProcessImage {
+    const NAME: &'static str = "image";
+    type Item = PathBuf;
+    type Output = Sha;
+
+    fn run(&self, input: PathBuf) -> Result<Sha> {
+        process_file(&input, &self.out, self.sigma)
+    }
+}
+
+impl ImagesArgs {
+    /// `--keep-going`, as the executors take it.
+    pub fn on_error(&self) -> OnError {
+        OnError::keep_going(self.keep_going)
     }
 }
 
 /// The end of every model's images run: the error that stopped it, or the summary with the
 /// digest of the outputs in input order (a failed item counts as the bytes `failed`).
-pub fn summarise(run: Run, fail: FailFast, outcomes: Vec<Outcome<Sha>>) -> Result<Summary> {
+pub fn summarise(run: Run, on_error: OnError, outcomes: Vec<Outcome<Sha>>) -> Result<Summary> {
     let total = outcomes.len();
-    let (results, failed) = items::conclude(fail, outcomes)?;
+    let (results, failed) = outcome::conclude(on_error, outcomes)?;
     let mut digest = Digest::new();
     for r in &results {
         match r {
@@ -454,14 +472,5 @@ mod tests {
         assert!(e.to_string().contains("no .png files"), "{e}");
         let e = prepare_out(&dir.path().join("in"), &inputs).unwrap_err();
         assert!(e.to_string().contains("overwrite the inputs"), "{e}");
-    }
-
-    #[test]
-    fn outcomes_round_trip() {
-        for r in [Ok([7u8; 32]), Err("x.png: not a valid PNG".to_string())] {
-            assert_eq!(decode_outcome(&encode_outcome(&r)).unwrap(), r);
-        }
-        assert!(decode_outcome(&[]).is_err());
-        assert!(decode_outcome(&[0, 1, 2]).is_err());
     }
 }

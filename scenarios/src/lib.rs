@@ -31,12 +31,15 @@ pub mod digest;
 pub mod fetch;
 pub mod files;
 pub mod frame;
+pub mod gil;
 pub mod images;
-pub mod items;
+pub mod job;
 pub mod matrix;
+pub mod outcome;
+pub mod progress;
 pub mod rng;
 pub mod spawn;
 pub mod usage;
 pub mod wire;
 
-pub use contract::{Run, Summary};
+pub use contract::{Label, Run, Summary};

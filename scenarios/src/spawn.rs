@@ -298,7 +298,11 @@ mod tests {
             sleep_ms: 0,
         };
         let meter = Meter::start("thread");
-        let s = meter.finish(Run::start("spawn", "m", "v", 3, 3), &args, &[0, 1, 5]);
+        let s = meter.finish(
+            Run::start("spawn", crate::Label::new("m", "v", 3), 3),
+            &args,
+            &[0, 1, 5],
+        );
         assert_eq!(s.failed, 1);
         assert!(s.extra.contains_key("per_unit_kib"));
     }

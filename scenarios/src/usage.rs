@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 static CHILDREN_PEAK_KIB: AtomicU64 = AtomicU64::new(0);
+static CHILDREN_PEAK_THREADS: AtomicU64 = AtomicU64::new(0);
+static CHILDREN: AtomicU64 = AtomicU64::new(0);
+static PEAK_THREADS: AtomicU64 = AtomicU64::new(0);
 
 /// What a process (and its reaped children) used so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -37,6 +40,12 @@ pub fn add_child_peak(kib: u64) {
 /// The sum of the child peaks recorded so far.
 pub fn children_peak_kib() -> u64 {
     CHILDREN_PEAK_KIB.load(Ordering::Relaxed)
+}
+
+/// Record a child process that has ended, and the most threads it had.
+pub fn add_child_threads(threads: u64) {
+    CHILDREN.fetch_add(1, Ordering::Relaxed);
+    CHILDREN_PEAK_THREADS.fetch_add(threads, Ordering::Relaxed);
 }
 
 /// The memory of children that come and go (a process per client): each child's own peak
@@ -108,20 +117,103 @@ pub fn current() -> ResourceUse {
 /// Peak resident memory (`VmHWM`) of a live process, in KiB, from `/proc/<pid>/status`.
 /// `None` once the process has exited (a zombie has no memory left to report).
 pub fn peak_rss_kib_of(pid: u32) -> Option<u64> {
-    status_field_kib(&format!("/proc/{pid}/status"), "VmHWM:")
+    status_field(&format!("/proc/{pid}/status"), "VmHWM:")
 }
 
 /// This process's own peak resident memory so far, in KiB.
 pub fn own_peak_rss_kib() -> u64 {
-    status_field_kib("/proc/self/status", "VmHWM:").unwrap_or(0)
+    status_field("/proc/self/status", "VmHWM:").unwrap_or(0)
 }
 
 /// This process's current resident memory, in KiB.
 pub fn own_rss_kib() -> u64 {
-    status_field_kib("/proc/self/status", "VmRSS:").unwrap_or(0)
+    status_field("/proc/self/status", "VmRSS:").unwrap_or(0)
 }
 
-fn status_field_kib(path: &str, field: &str) -> Option<u64> {
+/// The number of threads this process has now (`Threads:` in /proc/self/status).
+pub fn threads_now() -> Option<u64> {
+    status_field("/proc/self/status", "Threads:")
+}
+
+/// Threads and processes a run used.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Threads {
+    /// Peak OS threads: this process's, plus each child's own peak.
+    pub os_threads: u64,
+    /// This process and every child it recorded.
+    pub processes: u64,
+}
+
+/// How often the sampler reads the thread count: often enough to catch a peak that lasts a few
+/// milliseconds, rarely enough (a read costs tens of microseconds) not to weigh on the run.
+const SAMPLE_EVERY: Duration = Duration::from_millis(5);
+
+/// A thread that reads this process's thread count every [`SAMPLE_EVERY`] while a run goes on,
+/// and does not count itself. Sampling from the work itself would miss peaks: a pool is busy
+/// starting threads and processes exactly while it has the most of them. The I/O-bound
+/// scenarios report the peak (`os_threads`): what keeping K requests in flight costs.
+pub struct ThreadSampler {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ThreadSampler {
+    pub fn start() -> ThreadSampler {
+        use std::sync::mpsc;
+        if let Some(n) = threads_now() {
+            PEAK_THREADS.fetch_max(n, Ordering::Relaxed);
+        }
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("thread-count".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                loop {
+                    if let Some(n) = threads_now() {
+                        PEAK_THREADS.fetch_max(n.saturating_sub(1), Ordering::Relaxed);
+                    }
+                    if stopped.recv_timeout(SAMPLE_EVERY) != Err(mpsc::RecvTimeoutError::Timeout) {
+                        break;
+                    }
+                }
+            })
+            // Without a sampler the peak is only read at the start and the end: a lower figure,
+            // never a failed run.
+            .ok();
+        ThreadSampler {
+            stop: Some(stop),
+            thread,
+        }
+    }
+
+    /// Stop sampling: the peak of this process, plus what its children reported.
+    pub fn stop(mut self) -> Threads {
+        self.halt();
+        if let Some(n) = threads_now() {
+            PEAK_THREADS.fetch_max(n, Ordering::Relaxed);
+        }
+        Threads {
+            os_threads: PEAK_THREADS.load(Ordering::Relaxed)
+                + CHILDREN_PEAK_THREADS.load(Ordering::Relaxed),
+            processes: 1 + CHILDREN.load(Ordering::Relaxed),
+        }
+    }
+
+    fn halt(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ThreadSampler {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn status_field(path: &str, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix(field))
@@ -178,6 +270,13 @@ mod tests {
         ]);
         assert_eq!(spans.concurrent_peak_kib(), 150);
         assert_eq!(ChildSpans::default().concurrent_peak_kib(), 0);
+    }
+
+    #[test]
+    fn threads_are_counted() {
+        assert!(threads_now().unwrap() >= 1);
+        let threads = ThreadSampler::start().stop();
+        assert!(threads.os_threads >= 1 && threads.processes >= 1);
     }
 
     #[test]

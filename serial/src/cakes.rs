@@ -7,10 +7,10 @@ use crate::MODEL;
 use anyhow::Result;
 use scenarios::chapter::{self, Clock};
 use scenarios::cli::CakesArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 
 pub fn run(args: &CakesArgs) -> Result<Summary> {
-    let run = Run::start("cakes", MODEL, "serial", 1, args.cakes);
+    let run = Run::start("cakes", Label::new(MODEL, "serial", 1), args.cakes);
     let clock = Clock::now();
     for i in 0..args.cakes {
         chapter::bake_cake(&chapter::cake_name(i), args.bake_ms, &clock, "main thread");

@@ -17,14 +17,14 @@
 use crate::MODEL;
 use anyhow::Result;
 use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
-use scenarios::{Run, Summary};
+use scenarios::{Label, Run, Summary};
 use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
-    let run = Run::start("chat", MODEL, "one-at-a-time", 0, 0);
+    let run = Run::start("chat", Label::new(MODEL, "one-at-a-time", 0), 0);
     // The client being served, for the signal watcher to say goodbye to.
     let current: Arc<Mutex<Option<TcpStream>>> = Arc::default();
     let serving = Arc::clone(&current);

@@ -9,36 +9,22 @@
 //! cargo run --release -p serial -- downloads --url http://127.0.0.1:8000 --out /tmp/dl-serial
 //! ```
 
-use crate::MODEL;
+use crate::pool::Pool;
 use anyhow::Result;
-use scenarios::Run;
-use scenarios::Summary;
-use scenarios::fetch::blocking::Fetcher;
-use scenarios::fetch::{self, DownloadsArgs, Progress, Threads};
+use scenarios::fetch::{self, DownloadsArgs, blocking::Download};
+use scenarios::usage::ThreadSampler;
+use scenarios::{Run, Summary};
 
 pub fn run(args: &DownloadsArgs) -> Result<Summary> {
-    let fetcher = Fetcher::new(&args.http, 1)?;
-    let manifest = fetcher.manifest()?;
+    let pool = Pool::new(args.workers);
+    let job = Download::new(args);
+    let manifest = job.manifest()?;
     fetch::prepare_out(&args.out)?;
-    let n = manifest.files.len();
-    let run = Run::start("downloads", MODEL, "serial", 1, n);
-    let progress = Progress::new(n, "files");
-    let outcomes: Vec<_> = manifest
-        .files
-        .iter()
-        .map(|entry| {
-            let outcome = fetcher.download(entry, &args.out);
-            progress.done();
-            outcome
-        })
-        .collect();
-    progress.finish();
+    let mut run = Run::start("downloads", pool.label(), manifest.files.len());
+    let threads = ThreadSampler::start();
+    let outcomes = pool.map_in_order(&mut run, manifest.files.clone(), job)?;
+    let threads = threads.stop();
     Ok(fetch::finish_downloads(
-        run,
-        &manifest,
-        &args.out,
-        1,
-        &outcomes,
-        Threads::this_process(),
+        run, &manifest, &args.out, outcomes, threads,
     ))
 }

@@ -11,20 +11,16 @@
 //! with `--keep-going` the others are processed and the failures counted. `--workers` is
 //! accepted like everywhere else, and ignored.
 
-use crate::MODEL;
+use crate::pool::Pool;
 use anyhow::Result;
-use scenarios::images::{self, ImagesArgs};
-use scenarios::items::FailFast;
+use scenarios::images::{self, ImagesArgs, ProcessImage};
 use scenarios::{Run, Summary};
 
 pub fn run(args: &ImagesArgs) -> Result<Summary> {
     let inputs = images::list_inputs(&args.inputs)?;
     images::prepare_out(&args.out, &inputs)?;
-    let run = Run::start("images", MODEL, "serial", 1, inputs.len());
-    let fail = FailFast::new(args.keep_going);
-    let mut outcomes = Vec::new();
-    for (i, input) in inputs.iter().enumerate() {
-        outcomes.push(fail.run(i, || images::process_file(input, &args.out, args.sigma)));
-    }
-    images::summarise(run, fail, outcomes)
+    let pool = Pool::new(args.workers).on_error(args.on_error());
+    let mut run = Run::start("images", pool.label(), inputs.len());
+    let outcomes = pool.map_in_order(&mut run, inputs, ProcessImage::new(args))?;
+    images::summarise(run, args.on_error(), outcomes)
 }

@@ -26,6 +26,7 @@ mod chat_server;
 mod downloads;
 mod images;
 mod matrix;
+mod pool;
 mod queue;
 mod requests;
 mod workers;

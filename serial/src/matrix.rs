@@ -9,25 +9,18 @@
 //!
 //! `--workers` is accepted like everywhere else, and ignored: serial has one worker.
 
-use crate::MODEL;
+use crate::pool::Pool;
 use anyhow::Result;
-use scenarios::items;
-use scenarios::matrix::{self, MatrixArgs, PackedB};
+use scenarios::matrix::{self, MatrixArgs, MultiplyRows};
+use scenarios::outcome::OnError;
 use scenarios::{Run, Summary};
 
 pub fn run(args: &MatrixArgs) -> Result<Summary> {
     let (m, k, n) = matrix::check_inputs(&args.a(), &args.b())?;
-    let run = Run::start("matrix", MODEL, "serial", 1, m.div_ceil(args.block_rows));
-    let (a, b) = (args.a(), PackedB::read(&args.b())?);
-    let mut c = vec![0.0; m * n];
-    let mut outcomes = Vec::new();
-    for (i, c_block) in c.chunks_mut(args.block_rows * n).enumerate() {
-        outcomes.push(items::outcome(matrix::block(
-            &a,
-            &b,
-            i * args.block_rows,
-            c_block,
-        )));
-    }
+    let blocks = matrix::row_blocks(m, args.block_rows);
+    // A failed block is counted and shows in the digest; the other blocks still run.
+    let pool = Pool::new(args.workers).on_error(OnError::KeepGoing);
+    let mut run = Run::start("matrix", pool.label(), blocks.len());
+    let outcomes = pool.map_in_order(&mut run, blocks, MultiplyRows::new(args))?;
     Ok(matrix::summarise(run, (m, k, n), args.block_rows, outcomes))
 }

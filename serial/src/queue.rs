@@ -10,11 +10,11 @@ use crate::MODEL;
 use anyhow::Result;
 use scenarios::chapter;
 use scenarios::cli::QueueArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 use std::collections::VecDeque;
 
 pub fn run(args: &QueueArgs) -> Result<Summary> {
-    let run = Run::start("queue", MODEL, "serial", 1, args.items);
+    let run = Run::start("queue", Label::new(MODEL, "serial", 1), args.items);
     let mut queue = VecDeque::with_capacity(args.capacity);
     let mut consumed = Vec::with_capacity(args.items);
     let mut next = 0u64;

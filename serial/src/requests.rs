@@ -9,32 +9,20 @@
 //! cargo run --release -p serial -- requests --url http://127.0.0.1:8000 --count 1000
 //! ```
 
-use crate::MODEL;
+use crate::pool::Pool;
 use anyhow::Result;
-use scenarios::Run;
-use scenarios::Summary;
-use scenarios::fetch::blocking::Fetcher;
-use scenarios::fetch::{self, Progress, RequestsArgs, Threads};
+use scenarios::fetch::{self, RequestsArgs, blocking::FetchItem};
+use scenarios::usage::ThreadSampler;
+use scenarios::{Run, Summary};
 
 pub fn run(args: &RequestsArgs) -> Result<Summary> {
-    let fetcher = Fetcher::new(&args.http, 1)?;
-    let about = fetcher.about()?;
-    let n = args.count;
-    let run = Run::start("requests", MODEL, "serial", 1, n);
-    let progress = Progress::new(n, "items");
-    let outcomes: Vec<_> = (0..n as u64)
-        .map(|id| {
-            let outcome = fetcher.item(id);
-            progress.done();
-            outcome
-        })
-        .collect();
-    progress.finish();
-    Ok(fetch::finish_requests(
-        run,
-        &about,
-        1,
-        &outcomes,
-        Threads::this_process(),
-    ))
+    let pool = Pool::new(args.workers);
+    let job = FetchItem::new(args);
+    let about = job.about()?;
+    let mut run = Run::start("requests", pool.label(), args.count);
+    let threads = ThreadSampler::start();
+    let ids = (0..args.count as u64).collect();
+    let outcomes = pool.map_in_order(&mut run, ids, job)?;
+    let threads = threads.stop();
+    Ok(fetch::finish_requests(run, &about, outcomes, threads))
 }

@@ -7,10 +7,10 @@ use crate::MODEL;
 use anyhow::Result;
 use scenarios::chapter::{self, Clock};
 use scenarios::cli::WorkersArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 
 pub fn run(args: &WorkersArgs) -> Result<Summary> {
-    let run = Run::start("workers", MODEL, "serial", 1, args.workers);
+    let run = Run::start("workers", Label::new(MODEL, "serial", 1), args.workers);
     let clock = Clock::now();
     for i in 0..args.workers {
         chapter::run_worker(i, args.sleep_ms, &clock, "main thread");

@@ -1,10 +1,10 @@
 //! The serial chat server, run for real: it serves one client at a time, so the checks the
 //! other crates share (`testkit::chat`) are done here one client after another.
 
-use scenarios::chat::{self, Incoming};
 use decision_table::chat_load::{self, ChatLoadArgs};
-use testkit::chat::{self as testing, Client, Server};
+use scenarios::chat::{self, Incoming};
 use std::time::Duration;
+use testkit::chat::{self as testing, Client, Server};
 
 const EXE: &str = env!("CARGO_BIN_EXE_serial");
 

@@ -1,9 +1,7 @@
 //! `matrix` and `images` run for real on small inputs made in-process: the binary's digest
 //! must equal the library's single-threaded reference, which is what every model is held to.
 
-use testkit::run::{
-    TEST_SIGMA, assert_cpu_bad_inputs, cpu_inputs, partial_files, run_json,
-};
+use testkit::run::{TEST_SIGMA, assert_cpu_bad_inputs, cpu_inputs, partial_files, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_serial");
 

@@ -3,9 +3,9 @@
 //! it, with raw sockets and with the load client ([`decision_table::chat_load`]) in the test process.
 //! Every server is stopped (SIGTERM, or SIGKILL if a check failed) before the check returns.
 
+use decision_table::chat_load::{self, ChatLoadArgs};
 use scenarios::Summary;
 use scenarios::chat::{self, Incoming};
-use decision_table::chat_load::{self, ChatLoadArgs};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -5,10 +5,10 @@
 //! and the faults a run meets (and so its retries and failures) from [`fault_for`], which is
 //! pure. A model that agrees with those agrees with every other model.
 
-use scenarios::Summary;
-use scenarios::fetch::{self, Outcome};
-use decision_table::server::{self, FaultKind, ServeArgs, fault_for};
 use crate::run::{assert_refused, parse_summary, run, run_json, run_with_limit};
+use decision_table::server::{self, FaultKind, ServeArgs, fault_for};
+use scenarios::Summary;
+use scenarios::fetch::{Fetched, finish};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -75,23 +75,23 @@ pub fn downloads_reference(args: &ServeArgs) -> String {
     let outcomes: Vec<_> = server::manifest(args)
         .files
         .into_iter()
-        .map(|f| Outcome {
+        .map(|f| Fetched {
             attempts: 1,
             result: Ok(f.sha256),
         })
         .collect();
-    fetch::downloads_digest(&outcomes)
+    finish::downloads_digest(&outcomes)
 }
 
 /// The digest a requests run of `count` items against a server with this seed must print.
 pub fn requests_reference(seed: u64, count: usize) -> String {
     let outcomes: Vec<_> = (0..count as u64)
-        .map(|i| Outcome {
+        .map(|i| Fetched {
             attempts: 1,
             result: Ok(server::item(seed, i).value),
         })
         .collect();
-    fetch::requests_digest(&outcomes)
+    finish::requests_digest(&outcomes)
 }
 
 /// What a run with `retries` retries per request must meet against a fresh server with these
@@ -466,7 +466,7 @@ pub fn assert_requests_concurrency(exe: &str, concurrency: Concurrency) {
 #[macro_export]
 macro_rules! io_tests {
     ($exe:expr, $concurrency:ident) => {
-        use $crate::io as io;
+        use $crate::io;
 
         #[test]
         fn downloads_match_the_reference() {

@@ -8,11 +8,15 @@ use crate::MODEL;
 use anyhow::Result;
 use scenarios::chapter::{self, Clock};
 use scenarios::cli::CakesArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 use std::thread;
 
 pub fn run(args: &CakesArgs) -> Result<Summary> {
-    let run = Run::start("cakes", MODEL, "threads", args.cakes, args.cakes);
+    let run = Run::start(
+        "cakes",
+        Label::new(MODEL, "threads", args.cakes),
+        args.cakes,
+    );
     let clock = Clock::now();
     // A scope joins every thread it started before it returns, and lets the threads borrow
     // `clock` without an Arc.

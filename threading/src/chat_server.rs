@@ -33,7 +33,7 @@ use anyhow::Result;
 use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
 use scenarios::chat_hub::{self, Out, Registry};
 use scenarios::spawn::ThreadBudget;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 use std::io::{BufReader, ErrorKind, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
@@ -44,7 +44,7 @@ use std::time::Duration;
 const STACK: usize = 64 * 1024;
 
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
-    let run = Run::start("chat", MODEL, "threads", 0, 0);
+    let run = Run::start("chat", Label::new(MODEL, "threads", 0), 0);
     let acceptor = Acceptor::listen(MODEL, args.addr, || {})?;
     let stats = Arc::new(Stats::default());
     let registry = Arc::new(Registry::new(args.queue, Arc::clone(&stats)));

@@ -15,39 +15,16 @@
 //! The first bad input stops the run (threads finish the image in hand, take no more) with an
 //! error naming it; with `--keep-going` the others are processed and the failures counted.
 
-use crate::MODEL;
-use crate::gil::GilArgs;
+use crate::pool::Pool;
 use anyhow::Result;
-use scenarios::images::{self, ImagesArgs};
-use scenarios::items::FailFast;
+use scenarios::images::{self, ImagesArgs, ProcessImage};
 use scenarios::{Run, Summary};
-use std::thread;
 
-pub fn run(args: &ImagesArgs, gil: &GilArgs) -> Result<Summary> {
+pub fn run(args: &ImagesArgs) -> Result<Summary> {
     let inputs = images::list_inputs(&args.inputs)?;
     images::prepare_out(&args.out, &inputs)?;
-    let run = Run::start("images", MODEL, gil.variant(), args.workers, inputs.len());
-    let fail = FailFast::new(args.keep_going);
-    let mut outcomes = vec![None; inputs.len()];
-    let (tx, rx) = crossbeam_channel::unbounded();
-    for (item, slot) in inputs.iter().enumerate().zip(&mut outcomes) {
-        tx.send((item, slot)).expect("the receiver is alive");
-    }
-    drop(tx);
-    thread::scope(|s| {
-        for _ in 0..args.workers {
-            let (rx, fail) = (rx.clone(), &fail);
-            s.spawn(move || {
-                for ((i, input), slot) in rx {
-                    *slot = fail.run(i, || {
-                        let png = images::load(input)?;
-                        let result = gil.hold(|| images::transform(input, &png, args.sigma))?;
-                        images::save(&args.out, input, &result)
-                    });
-                }
-            });
-        }
-    });
-    drop(rx);
-    images::summarise(run, fail, outcomes)
+    let pool = Pool::new(args.workers).on_error(args.on_error());
+    let mut run = Run::start("images", pool.label(), inputs.len());
+    let outcomes = pool.map_in_order(&mut run, inputs, ProcessImage::new(args))?;
+    images::summarise(run, args.on_error(), outcomes)
 }

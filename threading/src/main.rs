@@ -27,9 +27,9 @@ use std::process::ExitCode;
 mod cakes;
 mod chat_server;
 mod downloads;
-mod gil;
 mod images;
 mod matrix;
+mod pool;
 mod queue;
 mod race;
 mod requests;
@@ -38,6 +38,22 @@ mod workers;
 
 /// The name this crate reports as `model` in every summary.
 pub const MODEL: &str = "threading";
+
+/// `--gil`: run the same threads behind an emulation of CPython's GIL (`scenarios::gil`).
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct GilArgs {
+    /// Emulate CPython's GIL: the computing part of each item holds one global lock (threads, no speedup)
+    #[arg(long)]
+    gil: bool,
+}
+
+impl GilArgs {
+    fn apply(self) {
+        if self.gil {
+            scenarios::gil::enable();
+        }
+    }
+}
 
 /// Threads in one process: std::thread, scoped threads and crossbeam channels.
 #[derive(Parser)]
@@ -64,14 +80,14 @@ enum Command {
         #[command(flatten)]
         args: MatrixArgs,
         #[command(flatten)]
-        gil: gil::GilArgs,
+        gil: GilArgs,
     },
     /// CPU-bound images: blur, halve and gray PNGs on a thread pool; --gil emulates CPython's GIL
     Images {
         #[command(flatten)]
         args: ImagesArgs,
         #[command(flatten)]
-        gil: gil::GilArgs,
+        gil: GilArgs,
     },
     /// Download every file of the server's manifest on K threads sharing one client
     Downloads(DownloadsArgs),
@@ -94,8 +110,14 @@ fn main() -> ExitCode {
         Command::Workers(args) => workers::run(&args),
         Command::Race(args) => race::run(&args),
         Command::Queue(args) => queue::run(&args),
-        Command::Matrix { args, gil } => matrix::run(&args, &gil),
-        Command::Images { args, gil } => images::run(&args, &gil),
+        Command::Matrix { args, gil } => {
+            gil.apply();
+            matrix::run(&args)
+        }
+        Command::Images { args, gil } => {
+            gil.apply();
+            images::run(&args)
+        }
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),

@@ -12,43 +12,18 @@
 //! cargo run --release -p threading -- matrix data/matrix [--workers N] [--gil]
 //! ```
 
-use crate::MODEL;
-use crate::gil::GilArgs;
+use crate::pool::Pool;
 use anyhow::Result;
-use scenarios::items;
-use scenarios::matrix::{self, MatrixArgs, PackedB};
+use scenarios::matrix::{self, MatrixArgs, MultiplyRows};
+use scenarios::outcome::OnError;
 use scenarios::{Run, Summary};
-use std::thread;
 
-pub fn run(args: &MatrixArgs, gil: &GilArgs) -> Result<Summary> {
+pub fn run(args: &MatrixArgs) -> Result<Summary> {
     let (m, k, n) = matrix::check_inputs(&args.a(), &args.b())?;
-    let blocks = m.div_ceil(args.block_rows);
-    let run = Run::start("matrix", MODEL, gil.variant(), args.workers, blocks);
-    let (a, b) = (args.a(), PackedB::read(&args.b())?);
-    let mut c = vec![0.0; m * n];
-    let mut outcomes = vec![None; blocks];
-    let (tx, rx) = crossbeam_channel::unbounded();
-    for (item, slot) in c
-        .chunks_mut(args.block_rows * n)
-        .enumerate()
-        .zip(&mut outcomes)
-    {
-        tx.send((item, slot)).expect("the receiver is alive");
-    }
-    // Closing the channel is how the workers learn there is no more work.
-    drop(tx);
-    thread::scope(|s| {
-        for _ in 0..args.workers {
-            let (rx, a, b) = (rx.clone(), &a, &b);
-            s.spawn(move || {
-                for ((i, c_block), slot) in rx {
-                    // The kernel times itself inside the lock: its speed, not the wait for the GIL.
-                    let block = gil.hold(|| matrix::block(a, b, i * args.block_rows, c_block));
-                    *slot = items::outcome(block);
-                }
-            });
-        }
-    });
-    drop(rx);
+    let blocks = matrix::row_blocks(m, args.block_rows);
+    // A failed block is counted and shows in the digest; the other blocks still run.
+    let pool = Pool::new(args.workers).on_error(OnError::KeepGoing);
+    let mut run = Run::start("matrix", pool.label(), blocks.len());
+    let outcomes = pool.map_in_order(&mut run, blocks, MultiplyRows::new(args))?;
     Ok(matrix::summarise(run, (m, k, n), args.block_rows, outcomes))
 }

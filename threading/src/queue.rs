@@ -13,11 +13,15 @@ use crate::MODEL;
 use anyhow::{Result, anyhow};
 use scenarios::chapter;
 use scenarios::cli::QueueArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 use std::thread;
 
 pub fn run(args: &QueueArgs) -> Result<Summary> {
-    let run = Run::start("queue", MODEL, "crossbeam", args.workers, args.items);
+    let run = Run::start(
+        "queue",
+        Label::new(MODEL, "crossbeam", args.workers),
+        args.items,
+    );
     let (tx, rx) = crossbeam_channel::bounded::<u64>(args.capacity);
     let per_consumer = thread::scope(|s| -> Result<Vec<Vec<(u64, u64)>>> {
         let consumers: Vec<_> = (0..args.workers)

@@ -30,7 +30,7 @@ use anyhow::{Result, ensure};
 use clap::Args;
 use scenarios::cli::{bounded, workers};
 use scenarios::digest::Digest;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Barrier, Mutex};
 use std::thread;
@@ -69,7 +69,11 @@ fn hammer(threads: usize, n: u64, step: impl Fn() + Sync) {
 
 pub fn run(args: &RaceArgs) -> Result<Summary> {
     let expected = args.workers as u64 * args.increments;
-    let mut run = Run::start("race", MODEL, "threads", args.workers, expected as usize);
+    let mut run = Run::start(
+        "race",
+        Label::new(MODEL, "threads", args.workers),
+        expected as usize,
+    );
 
     let racy = AtomicU64::new(0);
     let t = Instant::now();

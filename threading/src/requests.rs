@@ -10,59 +10,20 @@
 //! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --count 1000 --workers 1000
 //! ```
 
-use crate::MODEL;
-use anyhow::{Result, anyhow};
-use scenarios::Run;
-use scenarios::Summary;
-use scenarios::fetch::blocking::Fetcher;
-use scenarios::fetch::{self, Progress, RequestsArgs, Threads};
-use std::thread;
-
-/// Each thread waits on one request at a time: 256 KiB of stack is plenty, where the default
-/// 2 MiB would reserve 2 GiB of address space for a thousand threads.
-const STACK: usize = 256 * 1024;
+use crate::pool::Pool;
+use anyhow::Result;
+use scenarios::fetch::{self, RequestsArgs, blocking::FetchItem};
+use scenarios::usage::ThreadSampler;
+use scenarios::{Run, Summary};
 
 pub fn run(args: &RequestsArgs) -> Result<Summary> {
-    let fetcher = Fetcher::new(&args.http, args.workers)?;
-    let about = fetcher.about()?;
-    let n = args.count;
-    let run = Run::start("requests", MODEL, "threads", args.workers, n);
-    let progress = Progress::new(n, "items");
-    // The work queue: every item id, taken by whichever thread is free.
-    let (todo_tx, todo_rx) = crossbeam_channel::unbounded();
-    for id in 0..n as u64 {
-        todo_tx.send(id)?;
-    }
-    drop(todo_tx);
-    let (done_tx, done_rx) = crossbeam_channel::unbounded();
-    thread::scope(|s| -> Result<()> {
-        for k in 0..args.workers.min(n) {
-            let (todo, done) = (todo_rx.clone(), done_tx.clone());
-            let (fetcher, progress) = (&fetcher, &progress);
-            thread::Builder::new()
-                .name(format!("request-{}", k + 1))
-                .stack_size(STACK)
-                .spawn_scoped(s, move || {
-                    for id in todo {
-                        let outcome = fetcher.item(id);
-                        progress.done();
-                        let _ = done.send((id as usize, outcome));
-                    }
-                })
-                .map_err(|e| {
-                    anyhow!("could not start thread {} of {}: {e}", k + 1, args.workers)
-                })?;
-        }
-        Ok(())
-    })?;
-    drop(done_tx);
-    progress.finish();
-    let outcomes = fetch::in_order(n, done_rx);
-    Ok(fetch::finish_requests(
-        run,
-        &about,
-        args.workers,
-        &outcomes,
-        Threads::this_process(),
-    ))
+    let pool = Pool::new(args.workers);
+    let job = FetchItem::new(args);
+    let about = job.about()?;
+    let mut run = Run::start("requests", pool.label(), args.count);
+    let threads = ThreadSampler::start();
+    let ids = (0..args.count as u64).collect();
+    let outcomes = pool.map_in_order(&mut run, ids, job)?;
+    let threads = threads.stop();
+    Ok(fetch::finish_requests(run, &about, outcomes, threads))
 }

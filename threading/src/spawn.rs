@@ -19,7 +19,7 @@
 use crate::MODEL;
 use anyhow::{Result, anyhow, bail};
 use scenarios::spawn::{self, Meter, SpawnArgs, ThreadBudget};
-use scenarios::{Run, Summary};
+use scenarios::{Label, Run, Summary};
 use std::thread;
 
 fn stack_kib(s: &str) -> Result<usize, String> {
@@ -38,7 +38,7 @@ pub struct ThreadSpawnArgs {
 
 pub fn run(args: &ThreadSpawnArgs) -> Result<Summary> {
     let n = args.spawn.count;
-    let mut run = Run::start("spawn", MODEL, "threads", n, n);
+    let mut run = Run::start("spawn", Label::new(MODEL, "threads", n), n);
     run.extra("stack_kib", args.stack_kib);
     let sleep = args.spawn.sleep();
     let budget = ThreadBudget::of_this_process();

@@ -8,11 +8,15 @@ use crate::MODEL;
 use anyhow::{Result, anyhow};
 use scenarios::chapter::{self, Clock};
 use scenarios::cli::WorkersArgs;
-use scenarios::{Run, Summary, say};
+use scenarios::{Label, Run, Summary, say};
 use std::thread;
 
 pub fn run(args: &WorkersArgs) -> Result<Summary> {
-    let run = Run::start("workers", MODEL, "threads", args.workers, args.workers);
+    let run = Run::start(
+        "workers",
+        Label::new(MODEL, "threads", args.workers),
+        args.workers,
+    );
     let clock = Clock::now();
     let sleep_ms = args.sleep_ms;
     let mut handles = Vec::with_capacity(args.workers);

@@ -1,9 +1,7 @@
 //! The threading binary, run for real.
 
 use scenarios::chapter;
-use testkit::run::{
-    assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json,
-};
+use testkit::run::{assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_threading");
 

@@ -153,5 +153,4 @@ mod tests {
         assert_eq!(m.files[2].path, "/files/2");
         assert_eq!(m.files[2].sha256, sha256_hex(&file_bytes(42, 2, 100)));
     }
-
 }

@@ -101,5 +101,4 @@ mod tests {
             assert!((0..50).all(|i| fault_for(5, &format!("/x/{i}"), i, 1.0, Some(k)) == Some(k)));
         }
     }
-
 }

@@ -42,13 +42,10 @@ mod faults;
 pub use content::{FileStream, file_bytes, file_name, item, manifest};
 pub use faults::{FaultKind, fault_for};
 
-use content::about;
-use scenarios::cli::{bounded, millis};
-use scenarios::say;
-use scenarios::wire::MAX_SIZE;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use clap::Args;
+use content::about;
 use http_body_util::channel::{Channel, Sender};
 use hyper::body::Incoming;
 use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -57,6 +54,9 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use scenarios::cli::{bounded, millis};
+use scenarios::say;
+use scenarios::wire::MAX_SIZE;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -692,4 +692,3 @@ mod tests {
         assert!(file_size(&(MAX_SIZE + 1).to_string()).is_err());
     }
 }
-

@@ -8,18 +8,19 @@
 //! network waits, as with Python's `requests` (their cost, a stack and a kernel task each, is
 //! real), but the bytes move on that one runtime thread rather than on the K threads.
 
-use super::{
-    Failure, FileOutcome, HttpArgs, ItemOutcome, Outcome, Part, check_status, network, parse_about,
-    parse_item, parse_manifest, settle, unreachable,
-};
+use super::checks::{check_status, network, parse_about, parse_item, parse_manifest, unreachable};
+use super::part::{Part, settle};
+use super::{DownloadsArgs, Failure, Fetched, HttpArgs, RequestsArgs};
+use crate::job::Job;
 use crate::wire::{About, FileEntry, Manifest};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// A blocking HTTP client, shareable by any number of threads (`&Fetcher` is all they need).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Fetcher {
     client: reqwest::blocking::Client,
     http: HttpArgs,
@@ -42,18 +43,6 @@ impl Fetcher {
             client,
             http: http.clone(),
         })
-    }
-
-    /// The one client of this process, made on first use and kept for the process's life: what
-    /// a worker process of a pool uses, so it reuses its connection from task to task. (Every
-    /// task of a run carries the same flags; the first one's are kept.)
-    pub fn for_this_process(http: &HttpArgs) -> Result<&'static Fetcher> {
-        static THIS_PROCESS: OnceLock<Fetcher> = OnceLock::new();
-        if let Some(fetcher) = THIS_PROCESS.get() {
-            return Ok(fetcher);
-        }
-        let fetcher = Fetcher::new(http, 1)?;
-        Ok(THIS_PROCESS.get_or_init(|| fetcher))
     }
 
     fn get(&self, path: &str) -> reqwest::Result<reqwest::blocking::Response> {
@@ -85,7 +74,7 @@ impl Fetcher {
     }
 
     /// Download one file into `out`, retrying as the flags say.
-    pub fn download(&self, entry: &FileEntry, out: &Path) -> FileOutcome {
+    pub fn download(&self, entry: &FileEntry, out: &Path) -> Fetched<String> {
         let outcome = self.retrying(|| self.download_once(entry, out));
         settle(entry, out, &outcome);
         outcome
@@ -112,7 +101,7 @@ impl Fetcher {
     }
 
     /// Fetch item `id` and return its `value`, retrying as the flags say.
-    pub fn item(&self, id: u64) -> ItemOutcome {
+    pub fn item(&self, id: u64) -> Fetched<u64> {
         self.retrying(|| self.item_once(id))
     }
 
@@ -129,14 +118,14 @@ impl Fetcher {
 
     /// Run `attempt` until it succeeds, fails for good, or runs out of retries, sleeping the
     /// backoff between attempts.
-    fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T, Failure>) -> Outcome<T> {
+    fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T, Failure>) -> Fetched<T> {
         let retry = self.http.retry();
         let mut attempts = 0;
         loop {
             attempts += 1;
             match attempt() {
                 Ok(value) => {
-                    return Outcome {
+                    return Fetched {
                         attempts,
                         result: Ok(value),
                     };
@@ -144,7 +133,7 @@ impl Fetcher {
                 Err(failure) => match retry.next(attempts, &failure) {
                     Some(wait) => std::thread::sleep(wait),
                     None => {
-                        return Outcome {
+                        return Fetched {
                             attempts,
                             result: Err(failure.message()),
                         };
@@ -152,6 +141,95 @@ impl Fetcher {
                 },
             }
         }
+    }
+}
+
+/// One client per process, made by the first item the process runs and kept for the rest, so
+/// every item reuses the connections. It is not sent to a worker process: each makes its own.
+#[derive(Debug, Default)]
+struct Client(OnceLock<Result<Fetcher, String>>);
+
+impl Client {
+    fn get(&self, http: &HttpArgs, connections: usize) -> Result<&Fetcher> {
+        let made = self
+            .0
+            .get_or_init(|| Fetcher::new(http, connections).map_err(|e| format!("{e:#}")));
+        made.as_ref().map_err(|e| anyhow!("{e}"))
+    }
+}
+
+/// The job of the `downloads` scenario: fetch one file of the manifest into `out`, checked,
+/// retried as the flags say. Whatever became of the file is its output ([`Fetched`]).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Download {
+    http: HttpArgs,
+    out: PathBuf,
+    /// Idle connections the client keeps: one per worker that shares it.
+    connections: usize,
+    #[serde(skip)]
+    client: Client,
+}
+
+impl Download {
+    pub fn new(args: &DownloadsArgs) -> Download {
+        Download {
+            http: args.http.clone(),
+            out: args.out.clone(),
+            connections: args.workers,
+            client: Client::default(),
+        }
+    }
+
+    /// `/manifest`: the files to download.
+    pub fn manifest(&self) -> Result<Manifest> {
+        self.client.get(&self.http, self.connections)?.manifest()
+    }
+}
+
+impl Job for Download {
+    const NAME: &'static str = "download";
+    type Item = FileEntry;
+    type Output = Fetched<String>;
+
+    fn run(&self, entry: FileEntry) -> Result<Fetched<String>> {
+        Ok(self
+            .client
+            .get(&self.http, self.connections)?
+            .download(&entry, &self.out))
+    }
+}
+
+/// The job of the `requests` scenario: GET one item and return its `value`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FetchItem {
+    http: HttpArgs,
+    connections: usize,
+    #[serde(skip)]
+    client: Client,
+}
+
+impl FetchItem {
+    pub fn new(args: &RequestsArgs) -> FetchItem {
+        FetchItem {
+            http: args.http.clone(),
+            connections: args.workers,
+            client: Client::default(),
+        }
+    }
+
+    /// `/`: what the server is and its knobs.
+    pub fn about(&self) -> Result<About> {
+        self.client.get(&self.http, self.connections)?.about()
+    }
+}
+
+impl Job for FetchItem {
+    const NAME: &'static str = "request";
+    type Item = u64;
+    type Output = Fetched<u64>;
+
+    fn run(&self, id: u64) -> Result<Fetched<u64>> {
+        Ok(self.client.get(&self.http, self.connections)?.item(id))
     }
 }
 
@@ -165,6 +243,9 @@ fn read_error(e: &std::io::Error, timeout_ms: u64) -> Failure {
         None if e.kind() == std::io::ErrorKind::TimedOut => {
             Failure::Retry(format!("timed out after {timeout_ms} ms"))
         }
-        None => Failure::Retry(format!("the body broke off: {}", super::root_cause(e))),
+        None => Failure::Retry(format!(
+            "the body broke off: {}",
+            super::checks::root_cause(e)
+        )),
     }
 }

@@ -10,16 +10,16 @@
 //! every download included, would wait for it (measured: 1.23 s into an empty folder, 1.32 s
 //! over an earlier run's files, until the rename left the loop).
 
-use super::{
-    Failure, FileOutcome, HttpArgs, ItemOutcome, Outcome, Part, check_status, network, parse_about,
-    parse_item, parse_manifest, settle, unreachable,
-};
+use super::checks::{check_status, network, parse_about, parse_item, parse_manifest, unreachable};
+use super::part::{Part, settle};
+use super::{DownloadsArgs, Failure, Fetched, HttpArgs, RequestsArgs};
+use crate::job::AsyncJob;
 use crate::wire::{About, FileEntry, Manifest};
 use anyhow::{Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// An async HTTP client; clones share one connection pool.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Fetcher {
     client: reqwest::Client,
     http: HttpArgs,
@@ -78,7 +78,7 @@ impl Fetcher {
     }
 
     /// Download one file into `out`, retrying as the flags say.
-    pub async fn download(&self, entry: &FileEntry, out: &Path) -> FileOutcome {
+    pub async fn download(&self, entry: &FileEntry, out: &Path) -> Fetched<String> {
         let outcome = self.retrying(|| self.download_once(entry, out)).await;
         settle(entry, out, &outcome);
         outcome
@@ -109,7 +109,7 @@ impl Fetcher {
     }
 
     /// Fetch item `id` and return its `value`, retrying as the flags say.
-    pub async fn item(&self, id: u64) -> ItemOutcome {
+    pub async fn item(&self, id: u64) -> Fetched<u64> {
         self.retrying(|| self.item_once(id)).await
     }
 
@@ -128,7 +128,7 @@ impl Fetcher {
 
     /// Run `attempt` until it succeeds, fails for good, or runs out of retries, sleeping the
     /// backoff between attempts (an async sleep: the other tasks run meanwhile).
-    async fn retrying<T, F>(&self, mut attempt: impl FnMut() -> F) -> Outcome<T>
+    async fn retrying<T, F>(&self, mut attempt: impl FnMut() -> F) -> Fetched<T>
     where
         F: Future<Output = Result<T, Failure>>,
     {
@@ -138,7 +138,7 @@ impl Fetcher {
             attempts += 1;
             match attempt().await {
                 Ok(value) => {
-                    return Outcome {
+                    return Fetched {
                         attempts,
                         result: Ok(value),
                     };
@@ -146,7 +146,7 @@ impl Fetcher {
                 Err(failure) => match retry.next(attempts, &failure) {
                     Some(wait) => tokio::time::sleep(wait).await,
                     None => {
-                        return Outcome {
+                        return Fetched {
                             attempts,
                             result: Err(failure.message()),
                         };
@@ -154,5 +154,65 @@ impl Fetcher {
                 },
             }
         }
+    }
+}
+
+/// The job of the `downloads` scenario, for the event loop: fetch one file of the manifest
+/// into `out`, checked, retried as the flags say. One client (and its pool of connections) for
+/// every task.
+#[derive(Debug)]
+pub struct Download {
+    fetcher: Fetcher,
+    out: PathBuf,
+}
+
+impl Download {
+    pub fn new(args: &DownloadsArgs) -> Result<Download> {
+        Ok(Download {
+            fetcher: Fetcher::new(&args.http, args.workers)?,
+            out: args.out.clone(),
+        })
+    }
+
+    /// `/manifest`: the files to download.
+    pub async fn manifest(&self) -> Result<Manifest> {
+        self.fetcher.manifest().await
+    }
+}
+
+impl AsyncJob for Download {
+    type Item = FileEntry;
+    type Output = Fetched<String>;
+
+    async fn run(&self, entry: FileEntry) -> Result<Fetched<String>> {
+        Ok(self.fetcher.download(&entry, &self.out).await)
+    }
+}
+
+/// The job of the `requests` scenario, for the event loop: GET one item, return its `value`.
+#[derive(Debug)]
+pub struct FetchItem {
+    fetcher: Fetcher,
+}
+
+impl FetchItem {
+    pub fn new(args: &RequestsArgs) -> Result<FetchItem> {
+        Ok(FetchItem {
+            fetcher: Fetcher::new(&args.http, args.workers)?,
+        })
+    }
+
+    /// `/`: what the server is and its knobs.
+    pub async fn about(&self) -> Result<About> {
+        self.fetcher.about().await
+    }
+}
+
+impl AsyncJob for FetchItem {
+    type Item = u64;
+    type Output = Fetched<u64>;
+
+    async fn run(&self, id: u64) -> Result<Fetched<u64>> {
+        Ok(self.fetcher.item(id).await)
     }
 }

@@ -1,26 +1,34 @@
-//! A child process of this same binary, and the frames the parent and child exchange.
+//! A child process of this same binary, from the parent's side, and the frames they exchange.
 //!
 //! Python's `multiprocessing` starts a fresh interpreter (or forks) and pickles a function call
-//! across. Here the binary runs `std::env::current_exe()` with the hidden `worker` subcommand;
-//! the child reads [`Task`] frames on its stdin and answers with [`Reply`] frames on its stdout
-//! (length-prefixed, see `scenarios::frame`). Its stderr is the terminal's, so what a
-//! child says still reaches the reader.
+//! across. Here the binary runs `std::env::current_exe()` with the hidden `worker` subcommand
+//! (its side is `child_main.rs`). Frames are length-prefixed (`scenarios::frame`):
+//!
+//! - parent -> child, on its stdin: [`ToChild::Start`] once, naming the job and carrying it
+//!   (the job's settings, serialised: what `ProcessPoolExecutor` does when it pickles the
+//!   function by name), then one [`ToChild::Item`] per unit of work;
+//! - child -> parent, on its stdout: one [`Reply`] per item, with the output or the job's error.
+//!
+//! Items, jobs and outputs are serialised with postcard (compact binary serde), so an output
+//! as large as a block of a matrix crosses the pipe as its bytes. The child's stderr is the
+//! terminal's, so what a child says still reaches the reader.
 //!
 //! How children never outlive their parent:
 //! - a child that reads end-of-file on stdin exits: the parent closed the pipe, or died;
 //! - the child asks the kernel to kill it when its parent dies (`PR_SET_PDEATHSIG`), which
 //!   covers a child busy in a long task when the parent is killed;
 //! - Ctrl-C reaches the whole process group, children included;
-//! - dropping a [`Worker`] that was not finished kills and reaps it.
+//! - dropping a [`ChildProcess`] that was not finished kills and reaps it.
 //!
-//! `PR_SET_PDEATHSIG` fires when the *thread* that spawned the child exits, so a worker must be
+//! `PR_SET_PDEATHSIG` fires when the *thread* that spawned the child exits, so a child must be
 //! spawned by the thread that keeps it (the pool's driver threads do).
 
 use anyhow::{Context, Result, bail};
 use scenarios::frame::{read_frame, write_frame};
+use scenarios::job::Job;
 use scenarios::usage;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::io::{BufReader, BufWriter, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -30,15 +38,26 @@ pub const PARENT_PID_ENV: &str = "MULTIPROCESSING_PARENT_PID";
 /// The environment variable that tells a worker to die on purpose (tests only).
 pub const FAULT_ENV: &str = "MULTIPROCESSING_FAULT";
 
-/// One unit of work sent to a child: which job, and its argument.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Task {
-    pub id: u64,
-    pub job: String,
-    pub arg: Value,
+/// Serialise a job, an item or an output for a frame.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    postcard::to_stdvec(value).context("cannot serialise a frame")
 }
 
-/// The child's answer to one [`Task`].
+/// The inverse of [`encode`].
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).context("a frame does not hold what it should")
+}
+
+/// What the parent sends a child.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub enum ToChild {
+    /// The job every later item is for: its name and its settings.
+    Start { job: String, settings: Vec<u8> },
+    /// One unit of work for that job.
+    Item { id: u64, item: Vec<u8> },
+}
+
+/// The child's answer to one [`ToChild::Item`].
 #[derive(Debug, PartialEq)]
 pub struct Reply {
     pub id: u64,
@@ -46,35 +65,42 @@ pub struct Reply {
     pub pid: u32,
     /// That process's peak resident memory so far, in KiB.
     pub peak_kib: u64,
+    /// Its threads now.
+    pub threads: u64,
     /// The job's output, or its error message (the job failed; the child lives on).
     pub result: Result<Vec<u8>, String>,
 }
 
+/// Bytes of a reply before its body.
+const REPLY_HEADER: usize = 29;
+
 impl Reply {
-    /// Wire format: tag (0 ok, 1 error), id, pid, peak KiB, then the body.
+    /// Wire format: tag (0 ok, 1 error), id, pid, peak KiB, threads, then the body. A fixed
+    /// header rather than serde, so that a body of megabytes is handed over without a copy.
     pub fn encode(&self) -> Vec<u8> {
         let (tag, body): (u8, &[u8]) = match &self.result {
             Ok(bytes) => (0, bytes),
             Err(msg) => (1, msg.as_bytes()),
         };
-        let mut out = Vec::with_capacity(21 + body.len());
+        let mut out = Vec::with_capacity(REPLY_HEADER + body.len());
         out.push(tag);
         out.extend_from_slice(&self.id.to_le_bytes());
         out.extend_from_slice(&self.pid.to_le_bytes());
         out.extend_from_slice(&self.peak_kib.to_le_bytes());
+        out.extend_from_slice(&self.threads.to_le_bytes());
         out.extend_from_slice(body);
         out
     }
 
     pub fn decode(mut frame: Vec<u8>) -> Result<Reply> {
-        if frame.len() < 21 {
+        if frame.len() < REPLY_HEADER {
             bail!("reply frame of {} bytes is too short", frame.len());
         }
         let u64_at = |at: usize| u64::from_le_bytes(frame[at..at + 8].try_into().expect("8 bytes"));
-        let (tag, id, peak_kib) = (frame[0], u64_at(1), u64_at(13));
+        let (tag, id, peak_kib, threads) = (frame[0], u64_at(1), u64_at(13), u64_at(21));
         let pid = u32::from_le_bytes(frame[9..13].try_into().expect("4 bytes"));
         // Drop the header in place: a reply can be megabytes, and split_off would copy it.
-        frame.drain(..21);
+        frame.drain(..REPLY_HEADER);
         let body = frame;
         let result = match tag {
             0 => Ok(body),
@@ -85,6 +111,7 @@ impl Reply {
             id,
             pid,
             peak_kib,
+            threads,
             result,
         })
     }
@@ -101,25 +128,26 @@ pub enum DieHow {
     Exit,
 }
 
-/// A planned death: the worker that receives task `task` dies `how`.
+/// A planned death: the worker that receives item `item` dies `how`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
-    pub task: u64,
+    pub item: u64,
     pub how: DieHow,
 }
 
-/// A running child process that serves tasks.
-pub struct Worker {
+/// A running child process that serves one job's items.
+pub struct ChildProcess {
     child: Child,
     stdin: Option<BufWriter<ChildStdin>>,
     stdout: Option<BufReader<ChildStdout>>,
     peak_kib: u64,
+    threads: u64,
     finished: bool,
 }
 
-impl Worker {
+impl ChildProcess {
     /// Start a copy of this binary as a worker. `fault` is for tests: see [`Fault`].
-    pub fn spawn(fault: Option<Fault>) -> Result<Worker> {
+    pub fn spawn(fault: Option<Fault>) -> Result<ChildProcess> {
         let exe = std::env::current_exe().context("cannot find this program's own executable")?;
         let mut cmd = Command::new(&exe);
         cmd.arg("worker")
@@ -136,51 +164,84 @@ impl Worker {
             .with_context(|| format!("cannot start a worker process ({})", exe.display()))?;
         let stdin = child.stdin.take().map(BufWriter::new);
         let stdout = child.stdout.take().map(BufReader::new);
-        Ok(Worker {
+        Ok(ChildProcess {
             child,
             stdin,
             stdout,
             peak_kib: 0,
+            threads: 0,
             finished: false,
         })
+    }
+
+    /// Start a worker for `job`: spawn it, then hand it the job.
+    pub fn for_job<J: Job>(job: &J, fault: Option<Fault>) -> Result<ChildProcess> {
+        let mut child = ChildProcess::spawn(fault)?;
+        child.start(J::NAME, encode(job)?)?;
+        Ok(child)
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Send a task without waiting for its reply (the chapter's `Process.start()`).
-    pub fn send(&mut self, task: &Task) -> Result<()> {
+    /// Hand the child the job its items are for (already serialised: a pool serialises a job
+    /// once for all its workers).
+    pub fn start(&mut self, job: &str, settings: Vec<u8>) -> Result<()> {
+        let job = job.to_string();
+        self.write(&ToChild::Start { job, settings })
+    }
+
+    /// Send one item without waiting for its reply (the chapter's `Process.start()`).
+    pub fn send<T: Serialize>(&mut self, id: u64, item: &T) -> Result<()> {
+        let item = encode(item)?;
+        self.write(&ToChild::Item { id, item })
+    }
+
+    fn write(&mut self, frame: &ToChild) -> Result<()> {
         let pid = self.pid();
+        let frame = encode(frame)?;
         let stdin = self
             .stdin
             .as_mut()
             .context("this worker's input is already closed")?;
-        let frame = serde_json::to_vec(task)?;
         write_frame(stdin, &frame)
             .and_then(|()| stdin.flush())
             .with_context(|| format!("worker process {pid} is not reading its tasks"))
     }
 
-    /// Wait for the next reply. An error here means the worker is gone (or spoke garbage): the
-    /// caller should [`reap`](Worker::reap) it and treat its task as failed.
+    /// Wait for the next reply. An error means the child is gone (or spoke garbage, and is
+    /// killed now): it is reaped here, and the error says how it ended ("worker process 123
+    /// was killed by signal 9 (SIGKILL)").
     pub fn recv(&mut self) -> Result<Reply> {
         let pid = self.pid();
         let stdout = self
             .stdout
             .as_mut()
             .context("this worker's replies were handed to another reader")?;
-        let frame = read_frame(stdout)
-            .with_context(|| format!("worker process {pid} stopped mid-reply"))?
-            .with_context(|| format!("worker process {pid} exited without replying"))?;
-        let reply = Reply::decode(frame)?;
-        self.peak_kib = self.peak_kib.max(reply.peak_kib);
-        Ok(reply)
+        let reply = match read_frame(stdout) {
+            Ok(Some(frame)) => Reply::decode(frame),
+            Ok(None) => Err(anyhow::anyhow!("it closed its output without replying")),
+            Err(e) => Err(anyhow::anyhow!("it stopped mid-reply: {e}")),
+        };
+        match reply {
+            Ok(reply) => {
+                self.note(reply.peak_kib, reply.threads);
+                Ok(reply)
+            }
+            Err(e) => {
+                let how = self.reap();
+                bail!("worker process {pid} {how} ({e:#})")
+            }
+        }
     }
 
-    /// Send a task and wait for its reply.
-    pub fn call(&mut self, task: &Task) -> Result<Reply> {
-        self.send(task)?;
+    /// Send an item and wait for its reply.
+    pub fn call<T: Serialize>(&mut self, id: u64, item: &T) -> Result<Reply> {
+        if let Err(e) = self.send(id, item) {
+            let how = self.reap();
+            bail!("{e:#}: it {how}");
+        }
         self.recv()
     }
 
@@ -190,6 +251,7 @@ impl Worker {
             pid: self.pid(),
             stdout,
             peak_kib: 0,
+            threads: 0,
         })
     }
 
@@ -199,41 +261,46 @@ impl Worker {
     }
 
     /// Tell the worker there is no more work (close its stdin), wait for it to exit, and record
-    /// its peak memory. A worker that does not exit cleanly is an error.
+    /// what it used. A worker that does not exit cleanly is an error naming how it ended.
     pub fn finish(mut self) -> Result<()> {
-        self.finished = true;
-        self.stdin = None;
-        usage::add_child_peak(self.peak_kib);
-        let status = self
-            .child
-            .wait()
-            .context("cannot wait for a worker process")?;
+        let pid = self.pid();
+        let status = self.wait()?;
         if !status.success() {
-            bail!("worker process {} {}", self.child.id(), describe(status));
+            bail!("worker process {pid} {}", describe(status));
         }
         Ok(())
     }
 
-    /// Reap a worker that died, and say how it died.
-    pub fn reap(mut self) -> String {
-        self.finished = true;
-        self.stdin = None;
-        usage::add_child_peak(self.peak_kib);
-        // It may be stuck rather than dead (it sent garbage): make sure it is gone.
+    /// Make sure a child that failed is gone (killed if it is stuck rather than dead), reap it,
+    /// and say how it ended.
+    pub fn reap(&mut self) -> String {
         let _ = self.child.kill();
-        match self.child.wait() {
+        match self.wait() {
             Ok(status) => describe(status),
-            Err(e) => format!("could not be waited for: {e}"),
+            Err(e) => format!("could not be waited for: {e:#}"),
         }
     }
 
-    /// Record memory reported through a [`Replies`] reader before finishing.
-    pub fn note_peak(&mut self, kib: u64) {
-        self.peak_kib = self.peak_kib.max(kib);
+    fn wait(&mut self) -> Result<ExitStatus> {
+        if !self.finished {
+            self.finished = true;
+            self.stdin = None;
+            usage::add_child_peak(self.peak_kib);
+            usage::add_child_threads(self.threads);
+        }
+        self.child
+            .wait()
+            .context("cannot wait for a worker process")
+    }
+
+    /// Record what a reply said about the child, read through a [`Replies`] reader.
+    pub fn note(&mut self, peak_kib: u64, threads: u64) {
+        self.peak_kib = self.peak_kib.max(peak_kib);
+        self.threads = self.threads.max(threads);
     }
 }
 
-impl Drop for Worker {
+impl Drop for ChildProcess {
     fn drop(&mut self) {
         if !self.finished {
             // An unfinished worker being dropped means the parent is bailing out: leave no orphan.
@@ -243,11 +310,12 @@ impl Drop for Worker {
     }
 }
 
-/// The reply half of a [`Worker`], readable from another thread.
+/// The reply half of a [`ChildProcess`], readable from another thread.
 pub struct Replies {
     pid: u32,
     stdout: BufReader<ChildStdout>,
     peak_kib: u64,
+    threads: u64,
 }
 
 impl Replies {
@@ -261,13 +329,15 @@ impl Replies {
             Some(frame) => {
                 let reply = Reply::decode(frame)?;
                 self.peak_kib = self.peak_kib.max(reply.peak_kib);
+                self.threads = self.threads.max(reply.threads);
                 Ok(Some(reply))
             }
         }
     }
 
-    pub fn peak_kib(&self) -> u64 {
-        self.peak_kib
+    /// The most memory and threads the replies reported.
+    pub fn usage(&self) -> (u64, u64) {
+        (self.peak_kib, self.threads)
     }
 }
 
@@ -300,6 +370,7 @@ mod tests {
                 id: 7,
                 pid: 1234,
                 peak_kib: 5678,
+                threads: 3,
                 result,
             };
             assert_eq!(Reply::decode(r.encode()).unwrap(), r);
@@ -313,11 +384,29 @@ mod tests {
             id: 1,
             pid: 1,
             peak_kib: 1,
+            threads: 1,
             result: Ok(vec![]),
         }
         .encode();
         bad[0] = 9;
         assert!(Reply::decode(bad).is_err());
+    }
+
+    #[test]
+    fn frames_to_a_child_round_trip() {
+        for frame in [
+            ToChild::Start {
+                job: "image".into(),
+                settings: vec![1, 2, 3],
+            },
+            ToChild::Item {
+                id: 9,
+                item: vec![],
+            },
+        ] {
+            assert_eq!(decode::<ToChild>(&encode(&frame).unwrap()).unwrap(), frame);
+        }
+        assert!(decode::<ToChild>(&[7, 7, 7]).is_err());
     }
 
     #[test]

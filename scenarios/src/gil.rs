@@ -3,10 +3,12 @@
 //! exists so the reader can see, on the same code and the same machine, what the GIL costs
 //! CPU-bound Python threads.
 //!
-//! `--gil` makes each unit of work (one block of matrix rows, the computing part of one image)
-//! hold one process-wide `std::sync::Mutex<()>` while it runs. Two threads then never compute
-//! at the same time, which is the GIL's effect on pure-Python CPU-bound code: threads, but no
-//! speedup.
+//! `threading matrix --gil` and `threading images --gil` turn it on ([`enable`]); from then on
+//! the computing part of each unit of work (one block of matrix rows; decoding, filtering and
+//! encoding one image) holds one process-wide lock while it runs ([`hold`]). The library's
+//! scenario code calls [`hold`] in every model, and it costs nothing while the emulation is off,
+//! so `threading --gil` runs exactly the code every other model runs, behind the lock: threads,
+//! but no speedup, which is the GIL's effect on pure-Python CPU-bound code.
 //!
 //! What the emulation keeps and leaves out:
 //! - kept: only one thread computes at a time; waiting for the lock costs nothing but time.
@@ -22,46 +24,58 @@
 //! - left out: the GIL's own overhead (the bytecode interpreter, the switching requests); the
 //!   code under the lock here is compiled Rust.
 
-use clap::Args;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-/// The one lock every emulated-GIL thread shares.
-static GIL: Mutex<()> = Mutex::new(());
-
-/// `--gil`: run the same threads behind the emulated GIL.
-#[derive(Args, Debug, Clone, Copy, Default)]
-pub struct GilArgs {
-    /// Emulate CPython's GIL: each unit of work holds one global lock (threads, no speedup)
-    #[arg(long)]
-    pub gil: bool,
+/// One lock that a thread must hold to compute.
+#[derive(Debug, Default)]
+pub struct Gil {
+    lock: Mutex<()>,
 }
 
-impl GilArgs {
-    /// The variant name in the summary.
-    pub fn variant(&self) -> &'static str {
-        if self.gil { "threads+gil" } else { "threads" }
+impl Gil {
+    pub const fn new() -> Gil {
+        Gil {
+            lock: Mutex::new(()),
+        }
     }
 
-    /// Run one unit of CPU-bound work: holding the emulated GIL with `--gil`, freely without.
+    /// Run `work` holding the lock.
     pub fn hold<T>(&self, work: impl FnOnce() -> T) -> T {
-        if !self.gil {
-            return work();
-        }
         // A panic while holding the lock poisons it; the lock guards no data, so carry on.
-        let _gil = GIL.lock().unwrap_or_else(PoisonError::into_inner);
+        let _held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         work()
     }
+}
+
+/// The process's emulated GIL, and whether it is on.
+static GIL: Gil = Gil::new();
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turn the emulation on for the rest of this process (`threading --gil`).
+pub fn enable() {
+    ENABLED.store(true, Ordering::SeqCst);
+}
+
+/// Is the emulation on?
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Run CPU-bound `work`: behind the emulated GIL when it is on, freely otherwise.
+pub fn hold<T>(work: impl FnOnce() -> T) -> T {
+    if enabled() { GIL.hold(work) } else { work() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
     #[test]
-    fn with_the_gil_never_two_at_once() {
-        let gil = GilArgs { gil: true };
+    fn with_the_lock_never_two_at_once() {
+        let gil = Gil::new();
         let (inside, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
         std::thread::scope(|s| {
             for _ in 0..4 {
@@ -78,18 +92,17 @@ mod tests {
             }
         });
         assert_eq!(most.load(Ordering::SeqCst), 1);
-        assert_eq!(gil.variant(), "threads+gil");
     }
 
     #[test]
-    fn without_it_threads_overlap() {
-        let gil = GilArgs { gil: false };
+    fn while_it_is_off_threads_overlap() {
+        // The process-wide emulation is never turned on in this test binary.
         let (inside, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let barrier = std::sync::Barrier::new(3);
         std::thread::scope(|s| {
             for _ in 0..3 {
                 s.spawn(|| {
-                    gil.hold(|| {
+                    hold(|| {
                         let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
                         // All three are inside at once, or this would wait forever.

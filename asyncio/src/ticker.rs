@@ -1,59 +1,14 @@
-//! CPU-bound work in an async program: where it runs (`--variant`), and a ticker that shows
-//! what happens to the event loop when it runs in the wrong place.
-//!
-//! - `spawn_blocking` (the default, the right way): the computation goes to tokio's blocking
-//!   thread pool, at most `--workers` at a time (a semaphore), and the event loop stays free to
-//!   run other tasks. Python's equivalent is `loop.run_in_executor` / `asyncio.to_thread`
-//!   (which, under the GIL, would still not compute in parallel; Rust's threads do).
-//! - `blocking` (the mistake, on purpose): the computation runs inside the async task on the
-//!   one-thread event loop. Nothing else runs until it returns: no speedup, and every other
-//!   task (here, the ticker) waits.
+//! A ticker that shows what happens to the event loop when CPU-bound work runs in the wrong
+//! place: a task that wants to run every 10 ms and records how late it got to run. While the
+//! loop is free (`--variant spawn_blocking`) it stays within a millisecond or so; while a
+//! computation runs on the loop itself (`--variant blocking`) it waits for the computation.
+//! The executor (`pool.rs`) runs it beside every CPU-bound map and reports its lateness.
 
-use clap::{Args, ValueEnum};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Variant {
-    /// CPU work on tokio's blocking threads; the event loop stays free (the right way)
-    #[value(name = "spawn_blocking", alias = "spawn-blocking")]
-    SpawnBlocking,
-    /// CPU work inside the async tasks, blocking the one-thread event loop (the mistake)
-    Blocking,
-}
-
-/// `--variant`, shared by `matrix` and `images`.
-#[derive(Args, Debug, Clone, Copy)]
-pub struct CpuArgs {
-    /// Where the CPU work runs: tokio's blocking threads, or on the event loop itself
-    #[arg(long, value_enum, default_value_t = Variant::SpawnBlocking)]
-    pub variant: Variant,
-}
-
-impl CpuArgs {
-    /// The variant name in the summary.
-    pub fn name(&self) -> &'static str {
-        match self.variant {
-            Variant::SpawnBlocking => "spawn_blocking",
-            Variant::Blocking => "blocking",
-        }
-    }
-
-    /// Run CPU-bound `work` where the variant says: on a blocking thread, or right here.
-    pub async fn compute<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        match self.variant {
-            Variant::SpawnBlocking => Ok(tokio::task::spawn_blocking(work).await?),
-            // Deliberately wrong: this blocks the event loop until `work` returns.
-            Variant::Blocking => Ok(work()),
-        }
-    }
-}
 
 /// How often the ticker wants to run.
 pub const TICK: Duration = Duration::from_millis(10);

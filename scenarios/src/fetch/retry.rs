@@ -1,0 +1,94 @@
+//! Retries: bounded exponential backoff, and what one file's or item's attempts came to.
+
+use crate::fetch::BACKOFF_CAP;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Why one attempt failed, and whether trying again can help.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Failure {
+    /// A server error, a broken body, a timeout, a checksum mismatch: worth another attempt.
+    Retry(String),
+    /// The answer will not change (404, a local disk error): stop now.
+    Final(String),
+}
+
+impl Failure {
+    pub fn message(self) -> String {
+        match self {
+            Failure::Retry(m) | Failure::Final(m) => m,
+        }
+    }
+}
+
+/// Bounded exponential backoff.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Retry {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// The wait before the first retry; it doubles for each further one, up to [`BACKOFF_CAP`].
+    pub base: Duration,
+}
+
+impl Retry {
+    /// The wait before retry number `retry` (1 for the first retry).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(BACKOFF_CAP)
+    }
+
+    /// After attempt number `attempt` (1 for the first) failed: how long to wait before the
+    /// next one, or `None` to give up.
+    pub fn next(&self, attempt: u32, failure: &Failure) -> Option<Duration> {
+        match failure {
+            Failure::Final(_) => None,
+            Failure::Retry(_) if attempt > self.retries => None,
+            Failure::Retry(_) => Some(self.delay(attempt)),
+        }
+    }
+}
+
+/// What one file's or item's attempts came to: how many there were, and the result or why the
+/// last one failed. A file that fails is a result too (reported by name, counted), not a reason
+/// to stop the run, so the jobs return a `Fetched` whatever happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fetched<T> {
+    pub attempts: u32,
+    pub result: Result<T, String>,
+}
+
+impl<T> Fetched<T> {
+    /// A failure that happened outside the fetch (a worker died, the item never ran).
+    pub fn failed(why: impl Into<String>) -> Self {
+        Fetched {
+            attempts: 0,
+            result: Err(why.into()),
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        let r = Retry {
+            retries: 3,
+            base: Duration::from_millis(50),
+        };
+        assert_eq!(r.delay(1), Duration::from_millis(50));
+        assert_eq!(r.delay(2), Duration::from_millis(100));
+        assert_eq!(r.delay(3), Duration::from_millis(200));
+        assert_eq!(r.delay(10), BACKOFF_CAP);
+        assert_eq!(r.delay(100), BACKOFF_CAP);
+        let again = Failure::Retry("HTTP 500".into());
+        assert_eq!(r.next(1, &again), Some(Duration::from_millis(50)));
+        assert_eq!(r.next(3, &again), Some(Duration::from_millis(200)));
+        assert_eq!(r.next(4, &again), None, "3 retries means 4 attempts");
+        assert_eq!(r.next(1, &Failure::Final("HTTP 404".into())), None);
+        let none = Retry { retries: 0, ..r };
+        assert_eq!(none.next(1, &again), None);
+    }
+}
