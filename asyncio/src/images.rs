@@ -1,5 +1,5 @@
 //! The chapter's "image processing" row in asyncio's world: each file is a task on the
-//! one-thread event loop.
+//! one-thread event loop (`pool.rs`).
 //!
 //! - `--variant spawn_blocking` (default): each task hands its image (read, compute, write) to
 //!   tokio's blocking threads, at most `--workers` at a time, and awaits it: parallel, and the

@@ -1,5 +1,5 @@
 //! The chapter's "mathematical computation" row in asyncio's world, where it does not belong:
-//! each block of C's rows is a task on the one-thread event loop.
+//! each block of C's rows is a task on the one-thread event loop (`pool.rs`).
 //!
 //! - `--variant spawn_blocking` (default): each task hands its block to tokio's blocking
 //!   threads, at most `--workers` at a time, and awaits it. The blocks compute in parallel and

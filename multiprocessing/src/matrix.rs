@@ -1,19 +1,18 @@
 //! The chapter's "mathematical computation" row with processes, its own recommendation for
-//! CPU-bound work. Each block of C's rows is a task for a pool of worker processes (copies of
-//! this binary). A task names the files and the rows, not the data: each worker reads the rows
-//! of A it needs and keeps B, read and packed once, for its later tasks. The reply frame
-//! carries the block's rows of C as raw f64 bytes, and the parent copies them into C as they
-//! arrive: shipping results back is part of what processes cost.
+//! CPU-bound work. Each block of C's rows is an item for a pool of worker processes (copies of
+//! this binary, `pool.rs`). An item names the rows, not the data: each worker reads the rows of
+//! A it needs and keeps B, read and packed once, for its later items. The reply carries the
+//! block's rows of C as raw f64 bytes: shipping results back is part of what processes cost.
 //!
-//! `--engine rayon` runs the same blocks with rayon's `par_chunks_mut` on threads in this one
-//! process: Rust's usual answer to `Pool.map`, since Rust threads have no GIL to escape.
+//! `--engine rayon` runs the same job on rayon's threads in this one process: Rust's usual
+//! answer to `Pool.map`, since Rust threads have no GIL to escape.
 //!
 //! ```text
 //! cargo run --release -p decision-table -- gen matrix --n 1024 --seed 42 --out data/matrix
 //! cargo run --release -p multiprocessing -- matrix data/matrix [--workers N] [--engine rayon]
 //! ```
 //!
-//! A worker that dies mid-task (hidden test flags `--die-on-task I --die-how kill|panic|exit`)
+//! A worker that dies mid-item (hidden test flags `--die-on-task I --die-how kill|panic|exit`)
 //! turns into a failed block naming the process; a new worker takes its place, every other
 //! block completes, and the exit status is 1.
 

@@ -1,7 +1,7 @@
-//! Downloading files with K threads: the chapter's "downloading files -> threading". A fixed
-//! set of threads (a `ThreadPoolExecutor`) takes file indices from a crossbeam channel; each
-//! thread blocks on its download while the others run, and all of them share one HTTP client
-//! and its pool of K connections. N files take about ceil(N/K) x (latency + size / bandwidth).
+//! Downloading files with K threads: the chapter's "downloading files -> threading". The pool's
+//! threads (`pool.rs`, a `ThreadPoolExecutor`) take files from a crossbeam channel; each thread
+//! blocks on its download while the others run, and all of them share one HTTP client and its
+//! pool of K connections. N files take about ceil(N/K) x (latency + size / bandwidth).
 //!
 //! Start the server, then the client:
 //!

@@ -1,11 +1,11 @@
-//! The chapter's "image processing" row on a pool of threads: the input files go on a
-//! crossbeam channel and `--workers` scoped threads take files until it is empty. Each work
-//! item carries the `&mut` slot its outcome goes into, so results land in input order without
-//! a lock.
+//! The chapter's "image processing" row on a pool of threads: the input files are the items of
+//! `pool.rs`'s `map_in_order`, and `--workers` threads take files until there are none left.
+//! The job is the one every model runs (`scenarios::images::ProcessImage`).
 //!
 //! `--gil` runs the very same code while the computing part of each image (decode, blur,
-//! resize, gray, encode) holds one global lock, an emulation of CPython's GIL (see `gil.rs`).
-//! Reading and writing the files happen outside it, as CPython releases the GIL during I/O.
+//! resize, gray, encode) holds one global lock, an emulation of CPython's GIL
+//! (`scenarios::gil`). Reading and writing the files happen outside it, as CPython releases the
+//! GIL during I/O.
 //!
 //! ```text
 //! cargo run --release -p decision-table -- gen images --count 32 --seed 42 --out data/images

@@ -1,11 +1,10 @@
 //! The chapter's "mathematical computation" row on a pool of threads: the blocks of C's rows
-//! go on a crossbeam channel and `--workers` scoped threads take blocks until it is empty
-//! (the chapter's thread pool). Each work item carries its own `&mut` slice of C and the slot
-//! for its outcome, so threads write in place without a lock: the borrow checker has proved
-//! the slices disjoint.
+//! are the items of `pool.rs`'s `map_in_order`, and `--workers` threads take blocks until
+//! there are none left (the chapter's `ThreadPoolExecutor`). The job is the one every model
+//! runs (`scenarios::matrix::MultiplyRows`); only the pool differs, so this file is serial's.
 //!
-//! `--gil` runs the very same code while each block holds one global lock, an emulation of
-//! CPython's GIL (see `gil.rs`): threads, but one core's worth of work.
+//! `--gil` runs the very same code while each block's kernel holds one global lock, an
+//! emulation of CPython's GIL (`scenarios::gil`): threads, but one core's worth of work.
 //!
 //! ```text
 //! cargo run --release -p decision-table -- gen matrix --n 1024 --seed 42 --out data/matrix

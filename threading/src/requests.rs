@@ -1,6 +1,6 @@
 //! Many HTTP requests with K threads: the chapter says threads serve "a few hundred" waits
-//! before they get heavy. K threads take item ids from a crossbeam channel and share one HTTP
-//! client; with K = 1000 that is a thousand OS threads, each parked on one request. Compare
+//! before they get heavy. The pool's K threads (`pool.rs`) take item ids from a crossbeam
+//! channel and share one HTTP client; with K = 1000 that is a thousand OS threads, each parked on one request. Compare
 //! its peak memory and thread count with asyncio's K = 1000 tasks on one thread.
 //!
 //! Start the server, then the client:
