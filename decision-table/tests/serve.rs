@@ -144,7 +144,7 @@ fn a_500_fault_is_an_http_500() {
     assert_eq!(get(srv.addr(), "GET", "/api/items/0", PATIENT).status, 500);
     // The manifest is never broken: it describes the work, it is not the work.
     assert_eq!(get(srv.addr(), "GET", "/manifest", PATIENT).status, 200);
-    assert_eq!(srv.stats().faults(FaultKind::Status500), 2);
+    assert_eq!(srv.served().faults(FaultKind::Status500), 2);
 }
 
 #[test]

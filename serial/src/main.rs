@@ -1,5 +1,7 @@
-//! `serial`: the baseline. Every job runs one thing after another on one thread, so every
-//! other crate has something to be measured against.
+//! `serial`: the baseline. Every job runs one thing after another, so every other crate has
+//! something to be measured against. (Our code runs on one thread; the blocking HTTP client of
+//! `downloads` and `requests` drives its sockets from one runtime thread of its own, as
+//! `reqwest::blocking` always does, and waits for it: still one request at a time.)
 //!
 //! ```text
 //! cargo run -p serial                    # the chapter's two cakes, one after the other (~2 s)
@@ -34,7 +36,7 @@ mod workers;
 /// The name this crate reports as `model` in every summary.
 pub const MODEL: &str = "serial";
 
-/// The baseline: one thing after another, on one thread.
+/// The baseline: one thing after another.
 #[derive(Parser)]
 #[command(name = "serial", version)]
 struct Cli {

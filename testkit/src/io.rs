@@ -249,7 +249,7 @@ pub fn assert_requests_match_the_reference(exe: &str) {
     let sum: u64 = (0..40).map(|i| server::item(args.seed, i).value).sum();
     assert_eq!(s.extra["sum"], sum);
     assert_eq!(
-        srv.stats().requests.load(Ordering::Relaxed),
+        srv.served().requests.load(Ordering::Relaxed),
         41,
         "/ and 40 items"
     );
@@ -279,7 +279,7 @@ pub fn assert_every_fault_kind_is_survived(exe: &str) {
         assert_eq!(retries_of(&s), plan.retries, "{kind:?}: retries");
         assert_eq!(s.digest, downloads_reference(&args), "{kind:?}");
         assert_eq!(
-            srv.stats().faults(kind),
+            srv.served().faults(kind),
             plan.retries,
             "{kind:?}: faults served"
         );
@@ -355,7 +355,7 @@ pub fn assert_requests_survive_faults(exe: &str) {
     assert_eq!(retries_of(&s), plan.retries);
     assert_eq!(s.digest, requests_reference(args.seed, 24));
     for (kind, n) in plan.faults {
-        assert_eq!(srv.stats().faults(kind), n, "{kind:?}");
+        assert_eq!(srv.served().faults(kind), n, "{kind:?}");
     }
 }
 

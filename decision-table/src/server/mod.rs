@@ -175,7 +175,7 @@ impl Default for ServeArgs {
 
 /// What the server has done so far.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub struct Served {
     pub requests: AtomicU64,
     pub status_500: AtomicU64,
     pub short: AtomicU64,
@@ -183,7 +183,7 @@ pub struct Stats {
     pub body_bytes: AtomicU64,
 }
 
-impl Stats {
+impl Served {
     fn count(&self, kind: FaultKind) {
         let counter = match kind {
             FaultKind::Status500 => &self.status_500,
@@ -224,7 +224,7 @@ struct State {
     manifest_json: Bytes,
     /// Requests seen per faultable path: the `attempt` of [`fault_for`].
     attempts: Mutex<HashMap<String, u64>>,
-    stats: Arc<Stats>,
+    served: Arc<Served>,
     /// Becomes true when the server shuts down: every sleep (latency, pacing, stall) ends then.
     closing: watch::Receiver<bool>,
 }
@@ -308,7 +308,7 @@ impl Content {
 type Body = Channel<Bytes, std::io::Error>;
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    state.stats.requests.fetch_add(1, Ordering::Relaxed);
+    state.served.requests.fetch_add(1, Ordering::Relaxed);
     if req.method() != Method::GET {
         return Ok(fixed(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -336,7 +336,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         return Ok(fixed(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"));
     }
     if let Some(kind) = fault {
-        state.stats.count(kind);
+        state.served.count(kind);
     }
     if fault == Some(FaultKind::Status500) {
         return Ok(fixed(
@@ -457,7 +457,7 @@ async fn write_body(
         let piece = content.take(n);
         sent += piece.len() as u64;
         state
-            .stats
+            .served
             .body_bytes
             .fetch_add(piece.len() as u64, Ordering::Relaxed);
         if tx.send_data(piece).await.is_err() {
@@ -530,7 +530,7 @@ fn state(args: &ServeArgs) -> Result<(Arc<State>, watch::Sender<bool>)> {
         about_json: Bytes::from(serde_json::to_vec(&about(args))?),
         manifest_json: Bytes::from(serde_json::to_vec(&manifest(args))?),
         attempts: Mutex::new(HashMap::new()),
-        stats: Arc::new(Stats::default()),
+        served: Arc::new(Served::default()),
         closing,
     };
     Ok((Arc::new(state), close))
@@ -547,14 +547,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// A server running on a background thread of this process (for tests).
-pub struct Server {
+pub struct HttpServer {
     addr: SocketAddr,
-    stats: Arc<Stats>,
+    served: Arc<Served>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Server {
+impl HttpServer {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -564,8 +564,8 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    pub fn served(&self) -> &Served {
+        &self.served
     }
 
     /// Stop accepting, cut stalls, let responses in flight end, and wait for the thread.
@@ -583,7 +583,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop_and_join();
     }
@@ -592,12 +592,12 @@ impl Drop for Server {
 /// Start a server on 127.0.0.1:`args.port` (0 for a free port) on a background thread with a
 /// runtime of its own, so call it from plain (non-async) code such as a `#[test]`. It is ready
 /// to accept connections when this returns.
-pub fn start(args: &ServeArgs) -> Result<Server> {
+pub fn start(args: &ServeArgs) -> Result<HttpServer> {
     let rt = runtime()?;
     let listener = rt.block_on(async { bind(args.port) })?;
     let addr = listener.local_addr()?;
     let (state, close) = state(args)?;
-    let stats = Arc::clone(&state.stats);
+    let served = Arc::clone(&state.served);
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("http-server-main".into())
@@ -608,9 +608,9 @@ pub fn start(args: &ServeArgs) -> Result<Server> {
             // Dropping the runtime ends whatever the grace period left running.
         })
         .context("cannot start the server thread")?;
-    Ok(Server {
+    Ok(HttpServer {
         addr,
-        stats,
+        served,
         stop: Some(stop),
         thread: Some(thread),
     })
@@ -639,7 +639,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         let listener = bind(args.port)?;
         let addr = listener.local_addr()?;
         let (state, close) = state(args)?;
-        let stats = Arc::clone(&state.stats);
+        let served = Arc::clone(&state.served);
         say!("listening on http://{addr}");
         let a = &state.args;
         say!(
@@ -659,7 +659,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
                 .unwrap_or_default(),
         );
         serve(listener, state, close, stop).await;
-        say!("{}", stats.line());
+        say!("{}", served.line());
         anyhow::Ok(())
     })
 }
