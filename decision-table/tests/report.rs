@@ -1,10 +1,15 @@
 //! `decision-table report` on recorded harness results: a real hyperfine 1.15 export (`hf1`) and
 //! the same numbers in hyperfine 2.0's layout (`hf2`: `schema_version`, `metadata`,
-//! `command_name`), each beside the `--json` summaries of the four models.
+//! `command_name`), each beside the `--json` summaries of the four models; and `rust-full`, the
+//! inputs of the committed `docs/results/` (a full run of every Rust scenario), whose report is
+//! checked word for word against `fixtures/expected/`.
+//!
+//! When the report changes on purpose, regenerate the expected files with
+//! `UPDATE_EXPECTED=1 cargo test -p decision-table --test report` and review their diff.
 
-use testkit::run::run;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use testkit::run::run;
 
 const EXE: &str = env!("CARGO_BIN_EXE_decision-table");
 
@@ -129,4 +134,76 @@ fn without_a_report_the_table_says_how_to_make_one() {
     assert!(out.status.success());
     assert!(out.stdout.contains("Mathematical computation"));
     assert!(out.stdout.contains("scripts/compare.sh"));
+}
+
+/// Compare `actual` with the expected file `fixtures/expected/<name>`, or rewrite that file
+/// when `UPDATE_EXPECTED` is set.
+fn assert_expected(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/expected")
+        .join(name);
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    if actual != expected {
+        let first = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, e)| a != e)
+            .unwrap_or_else(|| actual.lines().count().min(expected.lines().count()));
+        panic!(
+            "{name} differs from {} from line {}:\n  got:      {:?}\n  expected: {:?}\n\
+             (UPDATE_EXPECTED=1 rewrites it if the change is meant)",
+            path.display(),
+            first + 1,
+            actual.lines().nth(first),
+            expected.lines().nth(first),
+        );
+    }
+}
+
+#[test]
+fn a_full_rust_run_gives_the_recorded_report_and_verdicts() {
+    let dir = fixture("rust-full");
+    let out = run(EXE, &["report", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let report = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+    assert_expected("rust-full.REPORT.md", &report);
+    let verdicts = std::fs::read_to_string(dir.join("verdicts.json")).unwrap();
+    assert_expected("rust-full.verdicts.json", &verdicts);
+    for scenario in [
+        "cakes",
+        "workers",
+        "queue",
+        "matrix",
+        "images",
+        "downloads",
+        "requests",
+        "chat",
+    ] {
+        let svg = dir.join(format!("charts/{scenario}.svg"));
+        assert!(svg.exists(), "no chart {}", svg.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn verdicts_json_written_before_the_python_side_still_prints() {
+    // docs/results/verdicts.json as the report wrote it before verdicts were an enum and before
+    // Python joined: `decision-table` must print it, not fall back to "no verdicts yet".
+    let dir = fixture("old-verdicts");
+    let out = run(EXE, &["table", "--results", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "| Mathematical computation | multiprocessing | multiprocessing-rayon | differs |"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_expected("old-verdicts.table.txt", &out.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
 }
