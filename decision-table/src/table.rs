@@ -1,78 +1,137 @@
 //! The chapter's decision table, in our own words: which job, which model it recommends, why,
 //! and which scenario of this workspace measures it (if any does yet).
+//!
+//! The recommendation is data (a list of [`Model`]s), not prose: the report judges a row by
+//! asking whether the measured winner is one of them, and a sentence to search would let a
+//! rewording change a verdict.
+
+use std::fmt;
+
+/// The chapter's four concurrency models, one crate each in this workspace (and one
+/// `--model` each in the Python package).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Model {
+    Serial,
+    Threading,
+    Multiprocessing,
+    Asyncio,
+}
+
+impl Model {
+    pub const ALL: [Model; 4] = [
+        Model::Serial,
+        Model::Threading,
+        Model::Multiprocessing,
+        Model::Asyncio,
+    ];
+
+    /// The name the chapter, the crates and the summaries' `model` field use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Serial => "serial",
+            Model::Threading => "threading",
+            Model::Multiprocessing => "multiprocessing",
+            Model::Asyncio => "asyncio",
+        }
+    }
+
+    /// The model called `name`, if it is one of the four.
+    pub fn from_name(name: &str) -> Option<Model> {
+        Model::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// One row of the chapter's table.
 #[derive(Clone, Copy, Debug)]
 pub struct Row {
     /// The job, as the chapter lists it.
     pub job: &'static str,
-    /// The model the chapter recommends.
-    pub chapter_choice: &'static str,
+    /// The models the chapter recommends: one, or two when it says "X or Y".
+    pub chapter_choice: &'static [Model],
     /// The chapter's reason, paraphrased.
     pub why: &'static str,
     /// The scenario of this workspace that measures the row, if one does.
     pub scenario: Option<&'static str>,
 }
 
+impl Row {
+    /// The chapter's choice as the chapter words it: "asyncio", "asyncio or threading".
+    pub fn chapter_choice_text(&self) -> String {
+        let names: Vec<&str> = self.chapter_choice.iter().map(|m| m.name()).collect();
+        names.join(" or ")
+    }
+
+    /// Does the chapter recommend `model` for this job?
+    pub fn recommends(&self, model: Model) -> bool {
+        self.chapter_choice.contains(&model)
+    }
+}
+
 /// The chapter's ten rows, in its order.
 pub const ROWS: [Row; 10] = [
     Row {
         job: "Many HTTP requests",
-        chapter_choice: "asyncio",
+        chapter_choice: &[Model::Asyncio],
         why: "waiting on the network; scales to many connections",
         scenario: Some("requests"),
     },
     Row {
         job: "Processing large files",
-        chapter_choice: "multiprocessing",
+        chapter_choice: &[Model::Multiprocessing],
         why: "CPU-bound; needs real parallelism",
         scenario: None,
     },
     Row {
         job: "Downloading files",
-        chapter_choice: "threading",
+        chapter_choice: &[Model::Threading],
         why: "waiting on the network; simple to write",
         scenario: Some("downloads"),
     },
     Row {
         job: "Responsive GUI",
-        chapter_choice: "threading",
+        chapter_choice: &[Model::Threading],
         why: "keep the interface from freezing",
         scenario: None,
     },
     Row {
         job: "Image processing",
-        chapter_choice: "multiprocessing",
+        chapter_choice: &[Model::Multiprocessing],
         why: "CPU-bound; gets around the GIL",
         scenario: Some("images"),
     },
     Row {
         job: "Web scraping",
-        chapter_choice: "asyncio or threading",
+        chapter_choice: &[Model::Asyncio, Model::Threading],
         why: "waiting on the network; depends on the library",
         scenario: Some("requests"),
     },
     Row {
         job: "Machine-learning training",
-        chapter_choice: "multiprocessing",
+        chapter_choice: &[Model::Multiprocessing],
         why: "CPU-bound; use every core",
         scenario: None,
     },
     Row {
         job: "Chat server",
-        chapter_choice: "asyncio",
+        chapter_choice: &[Model::Asyncio],
         why: "waiting on sockets; thousands of connections",
         scenario: Some("chat"),
     },
     Row {
         job: "Mathematical computation",
-        chapter_choice: "multiprocessing",
+        chapter_choice: &[Model::Multiprocessing],
         why: "CPU-bound; parallel work",
         scenario: Some("matrix"),
     },
     Row {
         job: "Database reads and writes",
-        chapter_choice: "asyncio",
+        chapter_choice: &[Model::Asyncio],
         why: "waiting on the database; many at once",
         scenario: None,
     },
@@ -88,7 +147,7 @@ pub fn render() -> String {
         s.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             r.job,
-            r.chapter_choice,
+            r.chapter_choice_text(),
             r.why,
             r.scenario.unwrap_or("not covered yet")
         ));
@@ -98,9 +157,28 @@ pub fn render() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn renders_every_row() {
-        let t = super::render();
+        let t = render();
         assert_eq!(t.lines().filter(|l| l.starts_with("| ")).count(), 12);
+    }
+
+    #[test]
+    fn a_choice_of_two_models_reads_as_the_chapter_words_it() {
+        let scraping = ROWS.iter().find(|r| r.job == "Web scraping").unwrap();
+        assert_eq!(scraping.chapter_choice_text(), "asyncio or threading");
+        assert!(scraping.recommends(Model::Threading) && scraping.recommends(Model::Asyncio));
+        assert!(!scraping.recommends(Model::Multiprocessing));
+        assert!(render().contains("| Web scraping | asyncio or threading |"));
+    }
+
+    #[test]
+    fn model_names_round_trip() {
+        for m in Model::ALL {
+            assert_eq!(Model::from_name(m.name()), Some(m));
+        }
+        assert_eq!(Model::from_name("rayon"), None);
     }
 }

@@ -1,6 +1,15 @@
 //! `decision-table report` on recorded harness results: a real hyperfine 1.15 export (`hf1`) and
 //! the same numbers in hyperfine 2.0's layout (`hf2`: `schema_version`, `metadata`,
-//! `command_name`), each beside the `--json` summaries of the four models.
+//! `command_name`), each beside the `--json` summaries of the four models; and `rust-full`, the
+//! inputs of the committed `docs/results/` (a full run of every Rust scenario), whose report is
+//! checked word for word against `fixtures/expected/`.
+//!
+//! `mixed` adds Python runs to four of those scenarios (matrix on smaller inputs, images and
+//! requests on the same ones, chat under the same load client). The verdict tests build their
+//! runs in the test itself ([`Run`]), so what was measured sits beside what is asserted.
+//!
+//! When the report changes on purpose, regenerate the expected files with
+//! `UPDATE_EXPECTED=1 cargo test -p decision-table --test report` and review their diff.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,7 +77,10 @@ fn check_report(name: &str) {
     assert!(svg.starts_with("<svg") && svg.contains("multiprocessing"));
     assert!(report.contains("](charts/cakes.svg)"));
     // The chapter's table: rows nobody measures are listed as such, not hidden.
-    assert!(report.contains("| Responsive GUI | threading | – | not covered |"));
+    assert!(report.contains(
+        "| Responsive GUI | threading | – | not covered: no scenario of this workspace measures \
+         this job yet | – | not covered: no scenario of this workspace measures this job yet |"
+    ));
     let verdicts = std::fs::read_to_string(dir.join("verdicts.json")).unwrap();
     assert!(verdicts.contains("Chat server"));
     // The default command prints the chapter's table with these verdicts.
@@ -129,4 +141,560 @@ fn without_a_report_the_table_says_how_to_make_one() {
     assert!(out.status.success());
     assert!(out.stdout.contains("Mathematical computation"));
     assert!(out.stdout.contains("scripts/compare.sh"));
+}
+
+/// Compare `actual` with the expected file `fixtures/expected/<name>`, or rewrite that file
+/// when `UPDATE_EXPECTED` is set.
+fn assert_expected(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/expected")
+        .join(name);
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    if actual != expected {
+        let first = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, e)| a != e)
+            .unwrap_or_else(|| actual.lines().count().min(expected.lines().count()));
+        panic!(
+            "{name} differs from {} from line {}:\n  got:      {:?}\n  expected: {:?}\n\
+             (UPDATE_EXPECTED=1 rewrites it if the change is meant)",
+            path.display(),
+            first + 1,
+            actual.lines().nth(first),
+            expected.lines().nth(first),
+        );
+    }
+}
+
+#[test]
+fn a_full_rust_run_gives_the_recorded_report_and_verdicts() {
+    let dir = fixture("rust-full");
+    let out = run(EXE, &["report", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let report = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+    assert_expected("rust-full.REPORT.md", &report);
+    let verdicts = std::fs::read_to_string(dir.join("verdicts.json")).unwrap();
+    assert_expected("rust-full.verdicts.json", &verdicts);
+    for scenario in [
+        "cakes",
+        "workers",
+        "queue",
+        "matrix",
+        "images",
+        "downloads",
+        "requests",
+        "chat",
+    ] {
+        let svg = dir.join(format!("charts/{scenario}.svg"));
+        assert!(svg.exists(), "no chart {}", svg.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn verdicts_json_written_before_the_python_side_still_prints() {
+    // docs/results/verdicts.json as the report wrote it before verdicts were an enum and before
+    // Python joined: `decision-table` must print it, not fall back to "no verdicts yet", with
+    // its verdicts as Rust's and Python's as not covered.
+    let dir = fixture("old-verdicts");
+    let out = run(EXE, &["table", "--results", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "| Mathematical computation | multiprocessing | – | not covered | multiprocessing-rayon \
+             | differs |"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_expected("old-verdicts.table.txt", &out.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_mixed_run_gives_the_recorded_report_and_both_verdicts() {
+    let dir = fixture("mixed");
+    let out = run(EXE, &["report", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let report = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+    assert_expected("mixed.REPORT.md", &report);
+    // The Python chat server ran under the Rust load client: its load summary has no
+    // "language", its server summary says python, and its memory is the server's.
+    assert!(report.contains("| python-asyncio (1000 workers) | 0.412 s ± 18.0 ms | – | – |"));
+    assert!(report.contains("24.2 MiB (server)"));
+    let out = run(EXE, &["table", "--results", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.contains(
+        "| job | chapter's choice | Python: fastest | Python: verdict | Rust: fastest | Rust: verdict |"
+    ));
+    assert!(out.stdout.contains(
+        "| Mathematical computation | multiprocessing | python-multiprocessing | agrees | \
+         multiprocessing-rayon | differs |"
+    ));
+    assert!(
+        out.stdout
+            .contains("| Downloading files | threading | – | not covered | asyncio | tie |")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One timed command of a crafted run: its hyperfine figures and the summary beside them.
+struct Timed {
+    name: &'static str,
+    mean: f64,
+    cpu: f64,
+    items: usize,
+    digest: String,
+    extra: serde_json::Map<String, serde_json::Value>,
+    /// Write no summary (or, with `Some`, this text instead of the usual one).
+    summary_text: Option<Option<String>>,
+}
+
+/// A CPU-bound run of `name` (`threading`, `python-multiprocessing`, ...): hyperfine's CPU time
+/// is the wall time times the workers, σ is 1% of the mean, and the summary's model, variant
+/// and language follow from the name.
+fn timed(name: &'static str, mean: f64) -> Timed {
+    let workers = if name.contains("serial") { 1.0 } else { 2.0 };
+    Timed {
+        name,
+        mean,
+        cpu: mean * workers,
+        items: 16,
+        digest: if name.starts_with("python-") {
+            "p"
+        } else {
+            "r"
+        }
+        .repeat(64),
+        extra: Default::default(),
+        summary_text: None,
+    }
+}
+
+impl Timed {
+    /// A run that mostly waits: a fiftieth of a core.
+    fn waiting(mut self) -> Timed {
+        self.cpu = self.mean / 50.0;
+        self
+    }
+    fn items(mut self, items: usize) -> Timed {
+        self.items = items;
+        self
+    }
+    fn digest(mut self, digest: &str) -> Timed {
+        self.digest = digest.repeat(64 / digest.len());
+        self
+    }
+    fn with(mut self, key: &str, value: serde_json::Value) -> Timed {
+        self.extra.insert(key.into(), value);
+        self
+    }
+    fn without(mut self, key: &str) -> Timed {
+        self.extra
+            .insert(format!("-{key}"), serde_json::Value::Null);
+        self
+    }
+    fn summary_text(mut self, text: Option<&str>) -> Timed {
+        self.summary_text = Some(text.map(str::to_string));
+        self
+    }
+
+    fn summary(&self, scenario: &str) -> serde_json::Value {
+        let python = self.name.strip_prefix("python-");
+        let bare = python.unwrap_or(self.name);
+        let (model, variant) = bare.split_once('-').unwrap_or((bare, bare));
+        let mut s = serde_json::json!({
+            "scenario": scenario, "model": model, "variant": variant,
+            "workers": if model == "serial" { 1 } else { 2 }, "items": self.items,
+            "wall_s": self.mean, "user_s": self.cpu, "sys_s": 0.0, "max_rss_kib": 10240,
+            "digest": self.digest, "failed": 0,
+        });
+        let map = s.as_object_mut().unwrap();
+        if python.is_some() {
+            map.insert("language".into(), "python".into());
+        }
+        for (k, v) in &self.extra {
+            match k.strip_prefix('-') {
+                Some(removed) => {
+                    map.remove(removed);
+                }
+                None => {
+                    map.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        s
+    }
+}
+
+/// A results folder written by the test: meta.json (2 cores), and per scenario a hyperfine
+/// 1.x export with a summary per command.
+struct Run {
+    dir: PathBuf,
+}
+
+impl Run {
+    fn new(label: &str) -> Run {
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let n = RUNS.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("report-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("hyperfine")).unwrap();
+        std::fs::write(
+            dir.join("meta.json"),
+            r#"{"mode":"quick","cores":2,"cpu":"test","hyperfine":"1.15.0"}"#,
+        )
+        .unwrap();
+        Run { dir }
+    }
+
+    fn scenario(self, scenario: &str, runs: Vec<Timed>) -> Run {
+        let sdir = self.dir.join("summaries").join(scenario);
+        std::fs::create_dir_all(&sdir).unwrap();
+        let results: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|t| {
+                let sd = t.mean / 100.0;
+                serde_json::json!({
+                    "command": t.name, "mean": t.mean, "stddev": sd, "median": t.mean,
+                    "user": t.cpu, "system": 0.0, "min": t.mean - sd, "max": t.mean + sd,
+                    "times": [t.mean - sd, t.mean, t.mean + sd], "exit_codes": [0, 0, 0],
+                })
+            })
+            .collect();
+        let export = serde_json::json!({ "results": results });
+        std::fs::write(
+            self.dir.join("hyperfine").join(format!("{scenario}.json")),
+            export.to_string(),
+        )
+        .unwrap();
+        for t in &runs {
+            let text = match &t.summary_text {
+                None => Some(t.summary(scenario).to_string()),
+                Some(text) => text.clone(),
+            };
+            if let Some(text) = text {
+                std::fs::write(sdir.join(format!("{}.json", t.name)), text).unwrap();
+            }
+        }
+        self
+    }
+
+    /// `decision-table report` on the folder: its output.
+    fn report(&self) -> testkit::run::Output {
+        run(EXE, &["report", self.dir.to_str().unwrap()])
+    }
+
+    /// Report, require success, and give REPORT.md.
+    fn markdown(&self) -> String {
+        let out = self.report();
+        assert!(out.status.success(), "{}", out.stderr);
+        std::fs::read_to_string(self.dir.join("REPORT.md")).unwrap()
+    }
+
+    /// The verdicts.json element of one job of the chapter's table.
+    fn verdict(&self, job: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.dir.join("verdicts.json")).unwrap();
+        let all: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        all.into_iter()
+            .find(|v| v["job"] == job)
+            .unwrap_or_else(|| panic!("no verdict for {job}"))
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A string field of a verdict, for assertions that print what they got.
+fn field<'a>(v: &'a serde_json::Value, path: &[&str]) -> &'a str {
+    path.iter()
+        .fold(v, |v, k| &v[*k])
+        .as_str()
+        .unwrap_or_else(|| panic!("no string at {path:?} in {v}"))
+}
+
+#[test]
+fn on_cpu_work_python_threads_lose_to_processes_and_rust_threads_win() {
+    let run = Run::new("cpu-verdicts").scenario(
+        "matrix",
+        vec![
+            timed("serial", 2.0),
+            timed("threading", 1.0),
+            timed("multiprocessing", 1.4),
+            timed("python-serial", 4.0),
+            timed("python-threading", 4.1),
+            timed("python-multiprocessing", 2.1),
+        ],
+    );
+    let report = run.markdown();
+    let v = run.verdict("Mathematical computation");
+    // Python: threads are no faster than one thread, processes are: the chapter's advice.
+    assert_eq!(field(&v, &["python", "fastest"]), "python-multiprocessing");
+    assert_eq!(field(&v, &["python", "verdict"]), "agrees");
+    let why = field(&v, &["python", "why"]);
+    assert!(
+        why.starts_with("pure-Python threads run one at a time: the GIL")
+            && why.contains("python-threading 4.100 s vs python-serial 4.000 s"),
+        "{why}"
+    );
+    // Rust: threads win outright, and the verdict says why (top-level fields are Rust's).
+    assert_eq!(field(&v, &["fastest"]), "threading");
+    assert_eq!(field(&v, &["verdict"]), "differs");
+    let why = field(&v, &["why"]);
+    assert!(
+        why.contains("Rust threads (and rayon, which runs on threads) have no GIL")
+            && why.contains("threading 1.000 s vs multiprocessing 1.400 s"),
+        "{why}"
+    );
+    // Speedups are over the same language's serial run; efficiency divides by meta's 2 cores.
+    assert!(
+        report
+            .contains("| python-multiprocessing (2 workers) | 2.100 s ± 21.0 ms | 1.90x | 0.95 |"),
+        "{report}"
+    );
+    assert!(report.contains("| python-threading (2 workers) | 4.100 s ± 41.0 ms | 0.98x | 0.49 |"));
+    assert!(report.contains("| threading (2 workers) | 1.000 s ± 10.0 ms | 2.00x | 1.00 |"));
+    // The decision table in the report, Python's verdict first.
+    assert!(report.contains(
+        "| Mathematical computation | multiprocessing | python-multiprocessing | **agrees**: \
+         pure-Python threads run one at a time: the GIL"
+    ));
+}
+
+#[test]
+fn python_threads_that_keep_up_with_processes_are_explained_by_the_library() {
+    let run = Run::new("gil-released")
+        .scenario(
+            "images",
+            vec![
+                timed("python-serial", 6.0),
+                timed("python-threading", 3.30),
+                timed("python-multiprocessing", 3.36),
+            ],
+        )
+        .scenario(
+            "matrix",
+            vec![
+                timed("python-serial", 4.0),
+                timed("python-threading", 4.1),
+                timed("python-threading-numpy", 1.2),
+                timed("python-multiprocessing", 2.1),
+            ],
+        );
+    run.markdown();
+    // Within 5%: a tie, and threads keeping up on CPU work means the GIL was released.
+    let images = run.verdict("Image processing");
+    assert_eq!(field(&images, &["python", "verdict"]), "tie");
+    assert_eq!(field(&images, &["python", "fastest"]), "python-threading");
+    let why = field(&images, &["python", "why"]);
+    assert!(
+        why.starts_with(
+            "Pillow releases the GIL while it works, so Python threads match processes"
+        ),
+        "{why}"
+    );
+    // A variant that names its library is credited by name.
+    let matrix = run.verdict("Mathematical computation");
+    assert_eq!(field(&matrix, &["python", "verdict"]), "differs");
+    let why = field(&matrix, &["python", "why"]);
+    assert!(
+        why.starts_with("numpy releases the GIL while it works"),
+        "{why}"
+    );
+    // No Rust runs at all: Rust's verdict says so rather than borrowing Python's.
+    assert_eq!(field(&matrix, &["verdict"]), "not covered");
+    assert!(field(&matrix, &["why"]).contains("no Rust run of the 'matrix' scenario"));
+}
+
+#[test]
+fn io_rows_are_judged_per_language_too() {
+    let run = Run::new("io-verdicts").scenario(
+        "requests",
+        vec![
+            timed("serial", 20.0).waiting().items(1000),
+            timed("threading", 0.25).waiting().items(1000),
+            timed("asyncio", 0.40).waiting().items(1000),
+            timed("python-serial", 21.0).waiting().items(1000),
+            timed("python-threading", 0.52).waiting().items(1000),
+            timed("python-asyncio", 0.31).waiting().items(1000),
+        ],
+    );
+    run.markdown();
+    let v = run.verdict("Many HTTP requests");
+    assert_eq!(field(&v, &["python", "verdict"]), "agrees");
+    assert!(field(&v, &["python", "why"]).starts_with("tasks wait on the network"));
+    assert_eq!(field(&v, &["fastest"]), "threading");
+    assert_eq!(field(&v, &["verdict"]), "differs");
+    assert!(field(&v, &["why"]).starts_with("threads wait on the network as well as tasks do"));
+}
+
+#[test]
+fn runs_on_different_inputs_are_not_compared_across_languages() {
+    let shape = |n: u64| serde_json::json!([n, n, n]);
+    let mixed = Run::new("mixed-inputs").scenario(
+        "matrix",
+        vec![
+            timed("serial", 2.0).with("shape", shape(1024)),
+            timed("threading", 1.0).with("shape", shape(1024)),
+            timed("python-serial", 4.0)
+                .items(4)
+                .with("shape", shape(256)),
+            timed("python-multiprocessing", 2.1)
+                .items(4)
+                .with("shape", shape(256)),
+            // Faster than everything, but on Rust's inputs: no speedup, and no verdict.
+            timed("python-threading-numpy", 0.5).with("shape", shape(1024)),
+        ],
+    );
+    let report = mixed.markdown();
+    assert!(
+        report.contains(
+            "Python ran on other inputs than Rust (Python: 4 items, shape 256×256×256; Rust: 16 \
+             items, shape 1024×1024×1024), so the two languages' times are not compared"
+        ),
+        "{report}"
+    );
+    assert!(!report.contains("as long as"), "{report}");
+    assert!(
+        report
+            .contains("**Python** · 4 items, shape 256×256×256 · speedups against `python-serial`")
+    );
+    assert!(report.contains("| python-multiprocessing (2 workers) | 2.100 s ± 21.0 ms | 1.90x |"));
+    assert!(report.contains("| python-threading-numpy (2 workers) | 0.500 s ± 5.0 ms | – | – |"));
+    assert!(report.contains(
+        "`python-threading-numpy` ran on other inputs (16 items, shape 1024×1024×1024) than \
+         `python-serial` (4 items, shape 256×256×256)"
+    ));
+    let v = mixed.verdict("Mathematical computation");
+    assert_eq!(field(&v, &["python", "fastest"]), "python-multiprocessing");
+    let chart = std::fs::read_to_string(mixed.dir.join("charts/matrix.svg")).unwrap();
+    assert!(chart.contains("each language on its own time scale"));
+
+    // The same inputs in both languages: now the times may be set side by side.
+    let same = Run::new("same-inputs").scenario(
+        "matrix",
+        vec![
+            timed("serial", 2.0),
+            timed("threading", 1.0),
+            timed("python-serial", 4.0),
+            timed("python-multiprocessing", 2.1),
+        ],
+    );
+    let report = same.markdown();
+    assert!(
+        report.contains(
+            "Both languages ran on the same inputs (16 items): `python-serial` took 2.0× as long \
+             as `serial`. Python's and Rust's digests differ on these inputs"
+        ),
+        "{report}"
+    );
+    let chart = std::fs::read_to_string(same.dir.join("charts/matrix.svg")).unwrap();
+    assert!(!chart.contains("own time scale"));
+}
+
+#[test]
+fn digests_and_memory_are_checked_per_language() {
+    let run = Run::new("digests").scenario(
+        "images",
+        vec![
+            timed("serial", 2.0),
+            timed("threading", 1.0),
+            timed("python-serial", 4.0),
+            timed("python-threading", 2.0).digest("q"),
+            // A pool's memory: its own peak plus its children's PSS, their RSS beside it.
+            timed("python-multiprocessing", 2.1)
+                .with("max_rss_kib", 30720.into())
+                .with("children_pss_kib", 20480.into())
+                .with("children_rss_kib", 40960.into()),
+        ],
+    );
+    let report = run.markdown();
+    assert!(report.contains(
+        "**The Python digests differ: the Python models did not compute the same result.**"
+    ));
+    assert!(!report.contains("The Rust digests differ"), "{report}");
+    // Rust's two agree with each other though they differ from Python's.
+    assert_eq!(
+        report.matches(&format!("✓ `{}`", "r".repeat(12))).count(),
+        2
+    );
+    assert!(report.contains(&format!("✗ `{}` differs", "q".repeat(12))));
+    assert!(
+        report.contains("| 30.0 MiB PSS (50.0 MiB RSS) |"),
+        "{report}"
+    );
+}
+
+#[test]
+fn summaries_of_the_wrong_language_or_scenario_are_errors_naming_the_file() {
+    // Each case: the runs, and what stderr must name.
+    let cases: Vec<(Vec<Timed>, &str)> = vec![
+        (
+            vec![
+                timed("serial", 2.0),
+                timed("threading", 1.0).with("language", "python".into()),
+            ],
+            "summaries/matrix/threading.json says its language is Python, but its hyperfine name \
+             'threading' makes it Rust",
+        ),
+        (
+            vec![timed("python-serial", 2.0).without("language")],
+            "summaries/matrix/python-serial.json says its language is Rust",
+        ),
+        (
+            vec![timed("python-serial", 2.0).with("language", "ruby".into())],
+            "summaries/matrix/python-serial.json: \"language\" must be \"rust\" or \"python\"",
+        ),
+        (
+            vec![timed("python-serial", 2.0).with("scenario", "images".into())],
+            "summaries/matrix/python-serial.json is a summary of the 'images' scenario, filed \
+             under 'matrix'",
+        ),
+        (
+            vec![timed("python-threading", 2.0).summary_text(Some("{\"model\": \"threading\""))],
+            "summaries/matrix/python-threading.json is not a summary",
+        ),
+    ];
+    for (runs, message) in cases {
+        let run = Run::new("wrong-summary").scenario("matrix", runs);
+        let out = run.report();
+        assert!(!out.status.success(), "accepted: {message}");
+        assert!(
+            out.stderr.contains(message),
+            "wanted {message:?} in: {}",
+            out.stderr
+        );
+        assert!(!run.dir.join("REPORT.md").exists());
+    }
+    // A broken meta.json is named too.
+    let run = Run::new("broken-meta").scenario("matrix", vec![timed("serial", 2.0)]);
+    std::fs::write(run.dir.join("meta.json"), "{\"cores\": \"two\"}").unwrap();
+    let out = run.report();
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("meta.json is not valid"),
+        "{}",
+        out.stderr
+    );
+    // A missing summary is not an error: the timing still reports, without digest or memory.
+    let run = Run::new("no-summary").scenario(
+        "matrix",
+        vec![
+            timed("python-serial", 2.0),
+            timed("python-threading", 2.1).summary_text(None),
+        ],
+    );
+    assert!(
+        run.markdown()
+            .contains("| python-threading | 2.100 s ± 21.0 ms | 0.95x | 0.48 |")
+    );
 }

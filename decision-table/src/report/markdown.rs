@@ -1,0 +1,464 @@
+//! The report's Markdown: the header, the chapter's table with the measured verdicts of each
+//! language, and per scenario a table per language (Python's, then Rust's), the notes on what
+//! may and may not be compared across them, and the commands that ran.
+
+use super::run::{Entry, Language, Report, Scenario};
+use super::verdict::{LanguageVerdict, RowVerdict, verdicts};
+use crate::table::ROWS;
+use scenarios::Summary;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The scenario-specific figures worth a glance, from a run's summary (and its server's).
+fn figures(e: &Entry) -> String {
+    let Some(s) = &e.summary else {
+        return "–".into();
+    };
+    let num = |k: &str| s.extra.get(k).and_then(Value::as_f64);
+    let mut out = Vec::new();
+    if let Some(g) = num("kernel_gflops") {
+        out.push(format!("kernel {g:.1} GFLOP/s"));
+    }
+    if let Some(i) = num("ideal_s") {
+        out.push(format!("ideal {}", seconds(i)));
+    }
+    if let Some(t) = num("os_threads") {
+        out.push(format!("{t} threads"));
+    }
+    if let Some(p) = num("processes").filter(|p| *p > 1.0) {
+        out.push(format!("{p} processes"));
+    }
+    if let Some(p) = num("latency_p99_ms") {
+        out.push(format!("p99 {p:.1} ms"));
+    }
+    if let Some(d) = num("deliveries_per_s") {
+        out.push(format!("{:.2} M deliveries/s", d / 1e6));
+    }
+    if let Some(l) = num("lost").filter(|l| *l > 0.0) {
+        out.push(format!("{l} LOST"));
+    }
+    if let Some(t) = num("ticker_max_late_ms") {
+        out.push(format!("event loop stalled {t:.0} ms"));
+    }
+    if out.is_empty() {
+        "–".into()
+    } else {
+        out.join(", ")
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+pub fn seconds(s: f64) -> String {
+    if s >= 10.0 {
+        format!("{s:.2} s")
+    } else if s >= 0.1 {
+        format!("{s:.3} s")
+    } else {
+        format!("{:.1} ms", s * 1000.0)
+    }
+}
+
+/// A ratio (speedup, efficiency) to two decimals, or two significant digits below 0.1, so a
+/// 200-fold slowdown reads "0.0050", not "0.00".
+pub fn ratio(v: f64) -> String {
+    if v >= 0.1 || v <= 0.0 || !v.is_finite() {
+        format!("{v:.2}")
+    } else {
+        let digits = (1.0 - v.log10().floor()) as usize;
+        format!("{v:.digits$}")
+    }
+}
+
+/// The first 12 hex digits: enough to tell digests apart in a table.
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
+
+/// The peak memory a summary reports. A Python run with worker processes reports
+/// `max_rss_kib` as its own peak plus its children's summed PSS, and gives the children's PSS
+/// and RSS sums apart: PSS is shown as the memory (it splits the pages a forked child shares
+/// with its parent and siblings), the same total with RSS beside it (it counts every shared
+/// page once per process, so it overstates what a pool costs).
+fn memory(summary: &Summary) -> String {
+    let kib = |k: &str| summary.extra.get(k).and_then(Value::as_u64);
+    match (kib("children_pss_kib"), kib("children_rss_kib")) {
+        (Some(pss), Some(rss)) => {
+            let with_rss = summary.max_rss_kib.saturating_sub(pss) + rss;
+            format!("{} PSS ({} RSS)", mib(summary.max_rss_kib), mib(with_rss))
+        }
+        _ => mib(summary.max_rss_kib),
+    }
+}
+
+/// The header of one language's table: its inputs and its baseline.
+fn language_heading(s: &Scenario, language: Language) -> String {
+    let mut parts = vec![format!("**{language}**")];
+    if let Some(inputs) = s.reference(language).and_then(Entry::inputs) {
+        parts.push(inputs.to_string());
+    }
+    parts.push(match s.serial(language) {
+        Some(serial) => format!("speedups against `{}`", serial.bench.name),
+        None => "no serial run, so no speedups".into(),
+    });
+    parts.join(" · ")
+}
+
+/// One language's table of a scenario in Markdown. `cores` comes from `meta.json` (0 when the
+/// run did not record it).
+pub fn scenario_table(s: &Scenario, language: Language, cores: usize) -> String {
+    let efficiency = match cores {
+        0 => "efficiency".to_string(),
+        1 => "efficiency (1 core)".to_string(),
+        n => format!("efficiency ({n} cores)"),
+    };
+    let mut out = format!(
+        "| model | mean ± σ | speedup vs serial | {efficiency} | CPU time | memory | digest | figures |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n",
+    );
+    let agree = s.digests_agree(language);
+    let reference = s.reference_digest(language);
+    for e in s.entries_of(language) {
+        let speedup = s.speedup(e);
+        let workers = e.summary.as_ref().map(|x| x.workers.max(1));
+        let efficiency = match speedup {
+            Some(sp) if cores > 0 => ratio(sp / cores as f64),
+            _ => "–".into(),
+        };
+        let digest = match (&e.summary, reference) {
+            (Some(x), Some(r)) if agree.is_some() => {
+                if x.digest == r {
+                    format!("✓ `{}`", short(&x.digest))
+                } else {
+                    format!("✗ `{}` differs", short(&x.digest))
+                }
+            }
+            (Some(x), _) => format!("`{}`", short(&x.digest)),
+            (None, _) => "–".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {}{} | {} ± {} | {} | {} | {} | {} | {} | {} |",
+            e.bench.name,
+            workers.map_or(String::new(), |w| format!(
+                " ({w} worker{})",
+                if w == 1 { "" } else { "s" }
+            )),
+            seconds(e.bench.mean),
+            seconds(e.bench.stddev),
+            speedup.map_or("–".into(), |v| format!("{}x", ratio(v))),
+            efficiency,
+            seconds(e.bench.cpu),
+            match (&e.server, &e.summary) {
+                (Some(server), _) => format!("{} (server)", memory(server)),
+                (None, Some(x)) => memory(x),
+                (None, None) => "–".into(),
+            },
+            digest,
+            figures(e),
+        );
+    }
+    out
+}
+
+/// What a language's table needs said under it: runs the others cannot be compared with, and
+/// digests that disagree.
+fn language_notes(s: &Scenario, language: Language) -> String {
+    let mut out = String::new();
+    if let Some(reference) = s.reference(language) {
+        for e in s.on_other_inputs(language) {
+            let inputs = |x: &Entry| x.inputs().map_or("unknown".into(), |i| i.to_string());
+            let _ = writeln!(
+                out,
+                "\n`{}` ran on other inputs ({}) than `{}` ({}): it has no speedup and is left \
+                 out of the verdicts.",
+                e.bench.name,
+                inputs(e),
+                reference.bench.name,
+                inputs(reference),
+            );
+        }
+    }
+    if s.digests_agree(language) == Some(false) {
+        let _ = writeln!(
+            out,
+            "\n**The {language} digests differ: the {language} models did not compute the same \
+             result.**"
+        );
+    }
+    out
+}
+
+/// What may be compared between the two languages of a scenario: times only on the same
+/// inputs, and digests only as a remark (each language is checked against itself).
+fn across_languages(s: &Scenario) -> String {
+    let (Some(rust), Some(python)) = (s.reference(Language::Rust), s.reference(Language::Python))
+    else {
+        return String::new();
+    };
+    let digest = |l: Language| s.reference_digest(l);
+    let digests_differ = match (digest(Language::Python), digest(Language::Rust)) {
+        (Some(p), Some(r)) => {
+            (p != r).then(|| format!("Python `{}`, Rust `{}`", short(p), short(r)))
+        }
+        _ => None,
+    };
+    let mut out = String::from("\n");
+    match (rust.inputs(), python.inputs()) {
+        (Some(ri), Some(pi)) if ri == pi => {
+            out.push_str(&format!("Both languages ran on the same inputs ({ri})"));
+            match (s.serial(Language::Python), s.serial(Language::Rust)) {
+                (Some(ps), Some(rs)) => {
+                    let _ = write!(
+                        out,
+                        ": `{}` took {:.1}× as long as `{}`.",
+                        ps.bench.name,
+                        ps.bench.mean / rs.bench.mean,
+                        rs.bench.name
+                    );
+                }
+                _ => out.push('.'),
+            }
+            match digests_differ {
+                Some(pair) => {
+                    let _ = write!(
+                        out,
+                        " Python's and Rust's digests differ on these inputs ({pair}): the two \
+                         implementations do not produce byte-identical results, so each \
+                         language's digests are checked against its own only."
+                    );
+                }
+                None => out.push_str(" Python and Rust computed the same digest."),
+            }
+        }
+        (Some(ri), Some(pi)) => {
+            let _ = write!(
+                out,
+                "Python ran on other inputs than Rust (Python: {pi}; Rust: {ri}), so the two \
+                 languages' times are not compared: each language's speedups are against its \
+                 own serial run."
+            );
+            if let Some(pair) = digests_differ {
+                let _ = write!(
+                    out,
+                    " Their digests differ by design ({pair}): they are of different inputs."
+                );
+            }
+        }
+        _ => out.push_str(
+            "The summaries do not say which inputs each language ran on, so times are not \
+             compared across languages.",
+        ),
+    }
+    out.push('\n');
+    out
+}
+
+/// A verdict cell: the verdict word, then why.
+fn verdict_cell(v: Option<&LanguageVerdict>) -> String {
+    match v {
+        Some(v) if v.verdict == super::Verdict::NotCovered => format!("not covered: {}", v.why),
+        Some(v) => format!("**{}**: {}", v.verdict.as_str(), v.why),
+        None => "not covered".into(),
+    }
+}
+
+/// The whole report in Markdown. `chart_dir` is where the charts are, relative to the report.
+pub fn render(report: &Report, chart_dir: &str) -> String {
+    let m = &report.meta;
+    let mut out = String::from("# The decision table, measured\n\n");
+    let _ = writeln!(
+        out,
+        "| machine | tools | run |\n| --- | --- | --- |\n| {} · {} cores · {:.0} GiB · {} | {} · hyperfine {} | {} mode · commit `{}` · {} · took {:.0} s |\n",
+        or_unknown(&m.cpu),
+        m.cores,
+        m.memory_gib,
+        or_unknown(&m.os),
+        or_unknown(&m.rustc),
+        or_unknown(&m.hyperfine),
+        or_unknown(&m.mode),
+        m.commit.get(..12).unwrap_or(or_unknown(&m.commit)),
+        or_unknown(&m.date),
+        m.seconds,
+    );
+    out.push_str(
+        "Each scenario ran every model, in Python and in Rust, under hyperfine (wall time, \
+         mean ± σ of the runs). A language's runs share one set of inputs, named above its \
+         table; Python's may be smaller than Rust's (pure-Python matrix multiplication is \
+         slow), so every comparison stays within one language: the *speedup* is over the same \
+         language's serial run on the same inputs, each language's verdict picks its own \
+         fastest model, and digests are checked within a language. *Efficiency* is the \
+         speedup divided by the machine's cores: 1.00 means every core did useful work, and \
+         above 1 the work was waiting, not computing. CPU time is user + system per run, \
+         child processes included. Memory is the run's peak, children included (for chat, the \
+         server's own peak; its CPU time is the load client's); for a Python run with worker \
+         processes it counts the children's PSS, which splits the pages they share, with \
+         their RSS, which counts those pages once per process, beside it. *Figures* are the \
+         scenario's own (kernel speed, the ideal time, threads used, latency). Two times are a \
+         tie when they are within 5% or two standard deviations.\n\n",
+    );
+    out.push_str("## The chapter's decision table against the measurements\n\n");
+    out.push_str(
+        "| job | chapter's choice | Python: fastest | Python: verdict | Rust: fastest | Rust: verdict |\n\
+         | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for v in verdicts(report) {
+        let fastest = |l: Language| {
+            v.of(l)
+                .and_then(|v| v.fastest.as_deref())
+                .unwrap_or("–")
+                .to_string()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            v.job,
+            v.chapter_choice,
+            fastest(Language::Python),
+            verdict_cell(v.of(Language::Python)),
+            fastest(Language::Rust),
+            verdict_cell(v.of(Language::Rust)),
+        );
+    }
+    out.push('\n');
+    for s in &report.scenarios {
+        let _ = writeln!(out, "## {}\n", s.name);
+        let _ = writeln!(out, "![{} chart]({chart_dir}/{}.svg)\n", s.name, s.name);
+        for (i, language) in s.languages().into_iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let _ = writeln!(out, "{}\n", language_heading(s, language));
+            out.push_str(&scenario_table(s, language, m.cores));
+            out.push_str(&language_notes(s, language));
+        }
+        out.push_str(&across_languages(s));
+        out.push_str("\n<details><summary>commands</summary>\n\n");
+        for e in &s.entries {
+            let _ = writeln!(
+                out,
+                "- `{}`: `{}` ({} runs)",
+                e.bench.name, e.bench.command, e.bench.runs
+            );
+        }
+        out.push_str("\n</details>\n\n");
+    }
+    out
+}
+
+fn or_unknown(s: &str) -> &str {
+    if s.is_empty() { "unknown" } else { s }
+}
+
+/// The chapter's table with the verdicts of a run, as `decision-table` (no arguments) prints
+/// it. Rows follow the chapter's table, not the file: a row the file lacks is "not covered",
+/// and so is Python in a file written before Python was measured.
+pub fn chapter_table_with_verdicts(verdicts: &[RowVerdict]) -> String {
+    let by_job: BTreeMap<&str, &RowVerdict> =
+        verdicts.iter().map(|v| (v.job.as_str(), v)).collect();
+    let mut s = String::from(
+        "The chapter's decision table, with the verdicts of the latest measured run:\n\n\
+         | job | chapter's choice | Python: fastest | Python: verdict | Rust: fastest | Rust: verdict |\n\
+         | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for row in ROWS {
+        let v = |l: Language| by_job.get(row.job).and_then(|v| v.of(l));
+        let fastest = |l: Language| v(l).and_then(|v| v.fastest.as_deref()).unwrap_or("–");
+        let verdict = |l: Language| v(l).map_or("not covered", |v| v.verdict.as_str());
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            row.job,
+            row.chapter_choice_text(),
+            fastest(Language::Python),
+            verdict(Language::Python),
+            fastest(Language::Rust),
+            verdict(Language::Rust),
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::hyperfine::Bench;
+
+    fn entry(name: &str, mean: f64) -> Entry {
+        Entry::new(Bench {
+            name: name.into(),
+            command: name.into(),
+            mean,
+            stddev: 0.0,
+            min: mean,
+            max: mean,
+            cpu: mean,
+            runs: 3,
+        })
+    }
+
+    #[test]
+    fn table_shows_speedup_efficiency_and_digest_mismatch() {
+        let mut s = Scenario {
+            name: "cakes".into(),
+            entries: vec![entry("serial", 2.0), entry("threading", 1.0)],
+        };
+        let summary = |model: &str, digest: &str, workers| Summary {
+            scenario: "cakes".into(),
+            model: model.into(),
+            variant: "v".into(),
+            workers,
+            items: 2,
+            wall_s: 1.0,
+            user_s: 0.0,
+            sys_s: 0.0,
+            max_rss_kib: 2048,
+            digest: digest.into(),
+            failed: 0,
+            extra: Default::default(),
+        };
+        s.entries[0].summary = Some(summary("serial", "aaaa", 1));
+        s.entries[1].summary = Some(summary("threading", "aaaa", 2));
+        let t = scenario_table(&s, Language::Rust, 2);
+        assert!(t.contains("| 2.00x | 1.00 |"), "{t}");
+        assert!(t.contains("✓"));
+        // Without meta.json's cores there is no efficiency to give.
+        let t = scenario_table(&s, Language::Rust, 0);
+        assert!(t.contains("| 2.00x | – |"), "{t}");
+        assert_eq!(s.digests_agree(Language::Rust), Some(true));
+        assert_eq!(s.digests_agree(Language::Python), None);
+        s.entries[1].summary.as_mut().unwrap().digest = "bbbb".into();
+        assert_eq!(s.digests_agree(Language::Rust), Some(false));
+        assert!(scenario_table(&s, Language::Rust, 2).contains("differs"));
+    }
+
+    #[test]
+    fn small_ratios_keep_two_significant_digits() {
+        assert_eq!(ratio(1.6666), "1.67");
+        assert_eq!(ratio(0.1), "0.10");
+        assert_eq!(ratio(0.0447), "0.045");
+        assert_eq!(ratio(0.00447), "0.0045");
+    }
+
+    #[test]
+    fn a_python_table_holds_only_python_rows() {
+        let s = Scenario {
+            name: "matrix".into(),
+            entries: vec![
+                entry("serial", 2.0),
+                entry("python-serial", 8.0),
+                entry("python-multiprocessing", 4.0),
+            ],
+        };
+        let t = scenario_table(&s, Language::Python, 2);
+        assert!(!t.contains("| serial"), "{t}");
+        // Speedup over python-serial (8 s), not over Rust's serial (2 s).
+        assert!(
+            t.contains("| python-multiprocessing | 4.000 s ± 0.0 ms | 2.00x | 1.00 |"),
+            "{t}"
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! `decision-table report DIR`: turn a run of `scripts/compare.sh` into `DIR/REPORT.md`.
+//!
+//! The harness leaves, in `DIR`:
+//!
+//! - `meta.json`: the machine (`cores` gives the efficiency column), tool versions, commit,
+//!   mode (quick or full), and run time;
+//! - `hyperfine/<scenario>.json`: hyperfine's export (1.x or 2.0 layout), one benchmark per
+//!   model and variant of either language, each named with `-n`: Rust's as `<model>` or
+//!   `<model>-<variant>` (`threading`, `threading-gil`, `multiprocessing-rayon`), Python's as
+//!   `python-<model>` or `python-<model>-<variant>` (`python-threading-numpy`);
+//! - `summaries/<scenario>/<name>.json`: the `--json` summary (the output contract) of one run of
+//!   that same command, taken before timing, which gives the digest, workers, inputs and peak
+//!   memory; Python's carry `"language": "python"`, Rust's no `language` at all;
+//!   `<name>.cmd` the command line, and for chat `<name>.server.json` the server's summary.
+//!
+//! From these the report writes, per scenario, a table per language (mean ± σ, speedup over
+//! that language's serial run, efficiency per core, CPU time, memory, digest check), notes on
+//! what may be compared across the languages, and an SVG chart with a panel per language; then
+//! the chapter's decision table with the measured winner in Python and in Rust of every row the
+//! workspace covers. It also writes `verdicts.json`, which `decision-table` with no arguments
+//! prints beside the chapter's table.
+//!
+//! This module reads the folder and writes the files; the parts live beside it:
+//! [`hyperfine`] (the exports, both layouts), [`run`] (what was measured), [`verdict`] (the
+//! chapter's rows against the measurements), [`markdown`] and [`chart`].
+//!
+//! `cargo run -p decision-table -- report results`
+
+pub mod chart;
+pub mod hyperfine;
+pub mod markdown;
+pub mod run;
+pub mod verdict;
+
+pub use run::{Entry, Language, Meta, Report, Scenario};
+pub use verdict::{RowVerdict, Verdict, verdicts};
+
+use anyhow::{Context, Result, bail};
+use hyperfine::Bench;
+use scenarios::Summary;
+use scenarios::files::write_atomically;
+use std::path::{Path, PathBuf};
+
+/// The order scenarios appear in: the chapter's examples first, then the decision table's jobs.
+const ORDER: [&str; 9] = [
+    "cakes",
+    "workers",
+    "queue",
+    "map",
+    "matrix",
+    "images",
+    "downloads",
+    "requests",
+    "chat",
+];
+
+/// Read a results folder.
+pub fn load(dir: &Path) -> Result<Report> {
+    // A run without meta.json still has its measurements; a broken one is a harness bug.
+    let meta = match std::fs::read_to_string(dir.join("meta.json")) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid", dir.join("meta.json").display()))?,
+        Err(_) => Meta::default(),
+    };
+    let hdir = dir.join("hyperfine");
+    let listing = std::fs::read_dir(&hdir).with_context(|| {
+        format!(
+            "no hyperfine results in {} (run scripts/compare.sh first)",
+            hdir.display()
+        )
+    })?;
+    let mut scenarios = Vec::new();
+    for file in listing {
+        let path = file?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .context("odd file name")?
+            .to_string();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let benches = hyperfine::parse(&text).with_context(|| format!("in {}", path.display()))?;
+        let entries = benches
+            .into_iter()
+            .map(|bench| load_entry(dir, &name, bench))
+            .collect::<Result<Vec<_>>>()?;
+        scenarios.push(Scenario { name, entries });
+    }
+    if scenarios.is_empty() {
+        bail!("{} holds no hyperfine exports", hdir.display());
+    }
+    let rank = |n: &str| ORDER.iter().position(|o| *o == n).unwrap_or(ORDER.len());
+    scenarios.sort_by(|a, b| (rank(&a.name), &a.name).cmp(&(rank(&b.name), &b.name)));
+    Ok(Report { meta, scenarios })
+}
+
+/// One benchmark of scenario `scenario`, with the summaries the harness kept beside it.
+fn load_entry(dir: &Path, scenario: &str, bench: Bench) -> Result<Entry> {
+    let spath = dir
+        .join("summaries")
+        .join(scenario)
+        .join(format!("{}.json", bench.name));
+    let server_path = spath.with_extension("server.json");
+    let mut entry = Entry::new(bench);
+    entry.summary = read_summary(&spath)?;
+    entry.server = read_summary(&server_path)?;
+    for (path, summary) in [(&spath, &entry.summary), (&server_path, &entry.server)] {
+        if let Some(summary) = summary {
+            check_summary(path, summary, scenario, &entry)?;
+        }
+    }
+    // hyperfine 1.x exports the -n name as "command": the harness keeps the real command line
+    // beside the summary.
+    if let Ok(cmd) = std::fs::read_to_string(spath.with_extension("cmd")) {
+        entry.bench.command = cmd.trim().to_string();
+    }
+    Ok(entry)
+}
+
+/// A summary filed under the wrong scenario or the wrong language would put its digest and
+/// memory in the wrong table: refuse it, naming the file.
+fn check_summary(path: &Path, summary: &Summary, scenario: &str, entry: &Entry) -> Result<()> {
+    if summary.scenario != scenario {
+        bail!(
+            "{} is a summary of the '{}' scenario, filed under '{scenario}'",
+            path.display(),
+            summary.scenario
+        );
+    }
+    // The chat load client is the same Rust program under every model, Python's included: its
+    // summary says nothing about the model's language.
+    if summary.variant == "load" {
+        return Ok(());
+    }
+    let said = Language::of_summary(summary).with_context(|| {
+        format!(
+            "{}: \"language\" must be \"rust\" or \"python\"",
+            path.display()
+        )
+    })?;
+    if said != entry.language {
+        bail!(
+            "{} says its language is {said}, but its hyperfine name '{}' makes it {} (Python \
+             runs are named python-<model> or python-<model>-<variant>; a summary without \
+             \"language\" is Rust's)",
+            path.display(),
+            entry.bench.name,
+            entry.language
+        );
+    }
+    Ok(())
+}
+
+/// A summary file, if it exists; an error if it exists but is not a summary.
+fn read_summary(path: &Path) -> Result<Option<Summary>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(text.trim())
+            .map(Some)
+            .with_context(|| format!("{} is not a summary", path.display())),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Write `REPORT.md`, `charts/<scenario>.svg` and `verdicts.json` into `dir`.
+pub fn write(dir: &Path) -> Result<PathBuf> {
+    let report = load(dir)?;
+    let charts = dir.join("charts");
+    std::fs::create_dir_all(&charts)
+        .with_context(|| format!("cannot create {}", charts.display()))?;
+    for s in &report.scenarios {
+        chart::chart(s, &charts.join(format!("{}.svg", s.name)))?;
+    }
+    let path = dir.join("REPORT.md");
+    write_atomically(&path, markdown::render(&report, "charts").as_bytes())?;
+    let verdicts = serde_json::to_vec_pretty(&verdicts(&report))?;
+    write_atomically(&dir.join("verdicts.json"), &verdicts)?;
+    Ok(path)
+}
+
+/// The chapter's table with the verdicts of the latest report in `dir`, if there is one.
+pub fn table_with_verdicts(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("verdicts.json")).ok()?;
+    let verdicts: Vec<RowVerdict> = serde_json::from_str(&text).ok()?;
+    Some(markdown::chapter_table_with_verdicts(&verdicts))
+}
