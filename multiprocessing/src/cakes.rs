@@ -6,7 +6,7 @@
 //! `cargo run -p multiprocessing -- cakes [--cakes N] [--bake-ms MS]`
 
 use crate::MODEL;
-use crate::child::ChildProcess;
+use crate::child::{self, ChildProcess};
 use anyhow::{Result, anyhow};
 use scenarios::chapter::{self, Clock};
 use scenarios::cli::CakesArgs;
@@ -46,6 +46,7 @@ pub fn run(args: &CakesArgs) -> Result<Summary> {
         Label::new(MODEL, "processes", args.cakes),
         args.cakes,
     );
+    child::check_process_count("--cakes", args.cakes)?;
     let clock = Clock::now();
     // Process.start(): one child per cake, each handed its cake at once.
     let mut bakers = Vec::with_capacity(args.cakes);

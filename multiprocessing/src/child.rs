@@ -118,9 +118,10 @@ impl Reply {
 }
 
 /// How a worker should die on purpose, to test that the parent survives it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 pub enum DieHow {
     /// SIGKILL itself, as the OOM killer or `kill -9` would
+    #[default]
     Kill,
     /// Panic inside the job
     Panic,
@@ -339,6 +340,65 @@ impl Replies {
     pub fn usage(&self) -> (u64, u64) {
         (self.peak_kib, self.threads)
     }
+}
+
+/// The memory one worker process is allowed for when checking `--workers`: an idle worker
+/// holds about 5 MiB here (its PSS is less), and its job allocates more; 16 MiB is generous.
+const PER_PROCESS: u64 = 16 << 20;
+
+/// Refuse to start `n` processes at once when the machine cannot hold them: more than its
+/// available memory allows at [`PER_PROCESS`] each, or more than half the tasks the kernel can
+/// still start (`kernel.pid_max` for the machine, `RLIMIT_NPROC` for this user). Better a clear
+/// error before the first one starts than a machine swapping or a fork failing half-way.
+pub fn check_process_count(flag: &str, n: usize) -> Result<()> {
+    use nix::sys::resource::{Resource, getrlimit};
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let available: u64 = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(u64::MAX, |kib| kib * 1024);
+    // /proc/loadavg's fourth field is "running/total": every thread of every process.
+    let tasks: u64 = read("/proc/loadavg")
+        .split_whitespace()
+        .nth(3)
+        .and_then(|f| f.split('/').nth(1)?.parse().ok())
+        .unwrap_or(0);
+    let pid_max: u64 = read("/proc/sys/kernel/pid_max")
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX);
+    let nproc = getrlimit(Resource::RLIMIT_NPROC).map_or(u64::MAX, |(soft, _)| soft);
+    let limits = [
+        (
+            available / PER_PROCESS,
+            format!(
+                "{} MiB of memory available, allowing {} MiB a process",
+                available >> 20,
+                PER_PROCESS >> 20
+            ),
+        ),
+        (
+            pid_max.saturating_sub(tasks) / 2,
+            format!("{tasks} of the machine's {pid_max} tasks (kernel.pid_max) already in use"),
+        ),
+        (
+            nproc.saturating_sub(tasks) / 2,
+            format!("a limit of {nproc} processes for this user (RLIMIT_NPROC)"),
+        ),
+    ];
+    let (most, why) = limits
+        .into_iter()
+        .min_by_key(|(most, _)| *most)
+        .expect("three limits");
+    if n as u64 > most.max(1) {
+        bail!(
+            "{flag} {n}: {n} worker processes at once is more than this machine can take: {why}; \
+             use at most {}",
+            most.max(1)
+        );
+    }
+    Ok(())
 }
 
 /// "exited with status 3", "was killed by signal 9 (SIGKILL)".

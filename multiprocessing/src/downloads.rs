@@ -10,14 +10,15 @@
 //! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --out /tmp/dl-procs --workers 8
 //! ```
 
+use crate::engine::PoolArgs;
 use crate::pool::Pool;
 use anyhow::Result;
 use scenarios::fetch::{self, DownloadsArgs, blocking::Download};
 use scenarios::usage::ThreadSampler;
 use scenarios::{Run, Summary};
 
-pub fn run(args: &DownloadsArgs) -> Result<Summary> {
-    let pool = Pool::new(args.workers);
+pub fn run(args: &DownloadsArgs, options: &PoolArgs) -> Result<Summary> {
+    let pool = Pool::new(args.workers).options(options);
     let job = Download::new(args);
     let manifest = job.manifest()?;
     fetch::prepare_out(&args.out)?;

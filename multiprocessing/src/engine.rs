@@ -1,9 +1,12 @@
-//! Who does the CPU-bound work of `matrix` and `images`: worker processes (the default, the
-//! chapter's `Pool`) or rayon's threads in this one process (`--engine rayon`, Rust's usual
-//! answer to `Pool.map`: Rust threads have no GIL to escape, so one process is enough).
+//! The pool's flags: who does the CPU-bound work of `matrix` and `images` (worker processes,
+//! the default, the chapter's `Pool`; or rayon's threads in this one process, `--engine rayon`,
+//! Rust's usual answer to `Pool.map`: Rust threads have no GIL to escape, so one process is
+//! enough), how long an item may take before its worker is killed and replaced
+//! (`--task-timeout`), and the hidden flags of the fault tests.
 
 use crate::child::{DieHow, Fault};
 use clap::{Args, ValueEnum};
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Engine {
@@ -30,26 +33,45 @@ pub struct EngineArgs {
     #[arg(long, value_enum, default_value_t = Engine::Processes)]
     pub engine: Engine,
     #[command(flatten)]
-    pub fault: FaultArgs,
+    pub pool: PoolArgs,
 }
 
 impl EngineArgs {
     /// Refuse flags that cannot go together, before anything runs.
     pub fn check(&self) -> anyhow::Result<()> {
-        if self.engine == Engine::Rayon && self.fault.die_on_task.is_some() {
+        if self.engine == Engine::Rayon && self.pool.fault.die_on_task.is_some() {
             anyhow::bail!("--die-on-task needs --engine processes: rayon has no worker to kill");
         }
         Ok(())
     }
+}
 
-    /// The planned worker death, if any.
-    pub fn fault(&self) -> Option<Fault> {
-        self.fault.fault()
+fn task_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(0.001..=86_400.0).contains(&secs) {
+        return Err(format!(
+            "{secs} s is out of range: use 0.001 to 86400 seconds"
+        ));
     }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// What every subcommand that runs on the process pool accepts.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PoolArgs {
+    /// Seconds an item may take before its worker is killed and replaced and the item fails
+    /// (default: derived from the job: generous, but finite)
+    #[arg(long, value_parser = task_timeout, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub task_timeout: Option<Duration>,
+    #[command(flatten)]
+    pub fault: FaultArgs,
 }
 
 /// Hidden flags of the fault tests: make one worker die.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct FaultArgs {
     /// Make the worker that receives this item die (tests of fault handling)
     #[arg(long, hide = true)]

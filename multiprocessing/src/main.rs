@@ -75,9 +75,19 @@ enum Command {
         engine: engine::EngineArgs,
     },
     /// Download every file of the server's manifest on a pool of K processes
-    Downloads(DownloadsArgs),
+    Downloads {
+        #[command(flatten)]
+        args: DownloadsArgs,
+        #[command(flatten)]
+        pool: engine::PoolArgs,
+    },
     /// GET /api/items/0..N on a pool of K processes and add up a field
-    Requests(RequestsArgs),
+    Requests {
+        #[command(flatten)]
+        args: RequestsArgs,
+        #[command(flatten)]
+        pool: engine::PoolArgs,
+    },
     /// A line-based chat server: a child process per client, the parent relaying between them
     ChatServer(ChatServerArgs),
     /// Serve tasks from the parent process (started by this program, not by people)
@@ -98,8 +108,8 @@ fn main() -> ExitCode {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
-        Command::Downloads(args) => downloads::run(&args),
-        Command::Requests(args) => requests::run(&args),
+        Command::Downloads { args, pool } => downloads::run(&args, &pool),
+        Command::Requests { args, pool } => requests::run(&args, &pool),
         Command::Map(args) => map::run(&args),
         Command::Matrix { args, engine } => {
             engine.check().and_then(|()| matrix::run(&args, &engine))

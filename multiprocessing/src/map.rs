@@ -9,7 +9,7 @@
 //!
 //! `cargo run --release -p multiprocessing -- map [--tasks N] [--workers K] [--rounds R]`
 
-use crate::engine::{Engine, EngineArgs, FaultArgs};
+use crate::engine::PoolArgs;
 use crate::pool::Pool;
 use anyhow::Result;
 use clap::Args;
@@ -42,7 +42,7 @@ pub struct MapArgs {
     #[arg(long, default_value_t = 50_000_000, value_parser = rounds, allow_negative_numbers = true)]
     pub rounds: u64,
     #[command(flatten)]
-    pub fault: FaultArgs,
+    pub pool: PoolArgs,
 }
 
 /// The job: `rounds` rounds of the mix function from each task's index.
@@ -59,6 +59,11 @@ impl Job for Crunch {
     fn run(&self, index: u64) -> Result<u64> {
         Ok(crunch(index, self.rounds))
     }
+
+    /// Half a minute, plus 20 ns a round (a round takes about 1 ns here).
+    fn deadline(&self, _index: &u64) -> std::time::Duration {
+        std::time::Duration::from_secs(30) + std::time::Duration::from_nanos(self.rounds * 20)
+    }
 }
 
 /// The work of one task: `rounds` dependent steps, so it cannot be skipped or vectorised away.
@@ -71,14 +76,10 @@ fn crunch(index: u64, rounds: u64) -> u64 {
 }
 
 pub fn run(args: &MapArgs) -> Result<Summary> {
-    let engine = EngineArgs {
-        engine: Engine::Processes,
-        fault: args.fault.clone(),
-    };
     // A task whose worker died is counted; the others still run.
     let pool = Pool::new(args.workers)
         .on_error(OnError::KeepGoing)
-        .engine(&engine);
+        .options(&args.pool);
     let mut run = Run::start("map", pool.label(), args.tasks);
     let job = Crunch {
         rounds: args.rounds,

@@ -16,19 +16,32 @@
 //! process, so nothing hangs; Python's `Pool.map` waits forever in the same case. Dropping the
 //! pool mid-run kills and reaps every child.
 //!
+//! A worker that is alive but makes no progress (stopped with SIGSTOP, deadlocked, swapping)
+//! is as bad as a dead one, and is what Python's `ProcessPoolExecutor` does not handle either:
+//! every item has a deadline (`--task-timeout`, or what the job says is generous for it), and
+//! a watchdog thread kills a worker that overruns it. The item fails naming the worker and the
+//! deadline, the worker is replaced, and the run goes on.
+//!
 //! `--engine rayon` runs the same job on rayon's threads in this one process instead: Rust's
 //! usual answer to `Pool.map`, since Rust threads have no GIL to escape.
 
 use crate::MODEL;
 use crate::child::{self, ChildProcess, Fault};
-use crate::engine::{Engine, EngineArgs};
+use crate::engine::{Engine, EngineArgs, PoolArgs};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use scenarios::job::Job;
 use scenarios::outcome::{OnError, Outcome, Stopper};
 use scenarios::progress::Progress;
 use scenarios::{Label, Run, say};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
+
+/// How often the watchdog looks for workers past their deadline.
+const WATCH_EVERY: Duration = Duration::from_millis(20);
 
 /// An executor of `workers` worker processes (or rayon threads).
 #[derive(Debug)]
@@ -37,6 +50,8 @@ pub struct Pool {
     on_error: OnError,
     engine: Engine,
     fault: Option<Fault>,
+    /// `--task-timeout`: overrides the job's own deadline for every item.
+    task_timeout: Option<Duration>,
 }
 
 /// What a driver thread tells the parent.
@@ -53,6 +68,7 @@ impl Pool {
             on_error: OnError::Stop,
             engine: Engine::Processes,
             fault: None,
+            task_timeout: None,
         }
     }
 
@@ -61,11 +77,19 @@ impl Pool {
         Pool { on_error, ..self }
     }
 
-    /// Who computes (`--engine`), and the planned worker death of the fault tests.
+    /// Who computes (`--engine`), and the pool's options.
     pub fn engine(self, engine: &EngineArgs) -> Pool {
         Pool {
             engine: engine.engine,
-            fault: engine.fault(),
+            ..self.options(&engine.pool)
+        }
+    }
+
+    /// `--task-timeout`, and the planned worker death of the fault tests.
+    pub fn options(self, options: &PoolArgs) -> Pool {
+        Pool {
+            fault: options.fault.fault(),
+            task_timeout: options.task_timeout,
             ..self
         }
     }
@@ -115,6 +139,7 @@ impl Pool {
         progress: &Progress,
     ) -> Result<Vec<Outcome<J::Output>>> {
         let n = items.len();
+        child::check_process_count("--workers", self.workers.min(n))?;
         // Serialised once, handed to every worker as it starts.
         let settings = child::encode(job)?;
         let (todo_tx, todo) = crossbeam_channel::unbounded();
@@ -125,10 +150,21 @@ impl Pool {
         let (events_tx, events) = crossbeam_channel::unbounded();
         let mut outcomes: Vec<Outcome<J::Output>> = (0..n).map(|_| Outcome::Skipped).collect();
         let (mut pids, mut replaced) = (Vec::new(), 0);
+        let watchdog = Watchdog::default();
+        let drivers_done = AtomicBool::new(false);
         thread::scope(|s| {
+            s.spawn(|| watchdog.watch(&drivers_done));
+            let slot = Slot {
+                settings: &settings,
+                job,
+                fault: self.fault,
+                task_timeout: self.task_timeout,
+                stopper,
+                watchdog: &watchdog,
+            };
             for _ in 0..self.workers.min(n) {
-                let (todo, events_tx, settings) = (todo.clone(), events_tx.clone(), &settings);
-                s.spawn(move || drive::<J>(settings, todo, events_tx, self.fault, stopper));
+                let (todo, events_tx) = (todo.clone(), events_tx.clone());
+                s.spawn(move || slot.drive(todo, events_tx));
             }
             drop(events_tx);
             for event in events {
@@ -141,6 +177,8 @@ impl Pool {
                     Event::Replaced => replaced += 1,
                 }
             }
+            // Every driver has hung up: the watchdog can stop too.
+            drivers_done.store(true, Ordering::Relaxed);
         });
         run.extra("parent_pid", std::process::id())
             .extra("pids", pids)
@@ -149,62 +187,149 @@ impl Pool {
     }
 }
 
-/// One slot of the pool: a driver thread and the worker process it owns. It starts its worker
-/// itself (see `child.rs` on `PR_SET_PDEATHSIG`), and decodes each output here, so the
-/// drivers share that work instead of the parent's main thread doing it all.
-fn drive<J: Job>(
-    settings: &[u8],
-    todo: crossbeam_channel::Receiver<(usize, J::Item)>,
-    events: crossbeam_channel::Sender<Event<J::Output>>,
+/// What every driver thread of one run shares.
+struct Slot<'a, J> {
+    /// The job, serialised once.
+    settings: &'a [u8],
+    job: &'a J,
     fault: Option<Fault>,
-    stopper: &Stopper,
-) {
-    let mut worker: Option<ChildProcess> = None;
-    for (i, item) in todo {
-        // Once a failure stops the run, no more items are handed out; the rest stay skipped.
-        if stopper.stopped() {
-            break;
-        }
-        // Start a worker if this slot has none (the first item, or after a death).
-        let mut w = match worker.take() {
-            Some(w) => w,
-            None => {
-                let started = ChildProcess::spawn(fault)
-                    .and_then(|mut w| w.start(J::NAME, settings.to_vec()).map(|()| w));
-                match started {
-                    Ok(w) => {
-                        let _ = events.send(Event::Started(w.pid()));
-                        w
-                    }
-                    Err(e) => {
-                        let _ = events.send(Event::Done(i, Outcome::Lost(format!("{e:#}"))));
-                        continue;
-                    }
-                }
-            }
-        };
-        let outcome = match w.call(i as u64, &item) {
-            Ok(reply) => {
-                worker = Some(w);
-                match reply.result {
-                    Ok(bytes) => Outcome::of(child::decode(&bytes).context("a worker's output")),
-                    Err(e) => Outcome::Failed(e),
-                }
-            }
-            Err(gone) => {
-                // `call` has reaped it; how it ended is the useful part of the message.
-                say!("{gone:#} during item {i}; starting a new one");
-                let _ = events.send(Event::Replaced);
-                Outcome::Lost(format!("{gone:#} while running task {i}"))
-            }
-        };
-        stopper.record(&outcome);
-        let _ = events.send(Event::Done(i, outcome));
+    task_timeout: Option<Duration>,
+    stopper: &'a Stopper,
+    watchdog: &'a Watchdog,
+}
+
+// Copy whatever J is: the slot holds only references to it.
+impl<J> Clone for Slot<'_, J> {
+    fn clone(&self) -> Self {
+        *self
     }
-    if let Some(w) = worker {
-        let pid = w.pid();
-        if let Err(e) = w.finish() {
-            say!("worker process {pid} did not shut down cleanly: {e:#}");
+}
+
+impl<J> Copy for Slot<'_, J> {}
+
+impl<J: Job> Slot<'_, J> {
+    /// One slot of the pool: a driver thread and the worker process it owns. It starts its
+    /// worker itself (see `child.rs` on `PR_SET_PDEATHSIG`), and decodes each output here, so
+    /// the drivers share that work instead of the parent's main thread doing it all.
+    fn drive(
+        self,
+        todo: crossbeam_channel::Receiver<(usize, J::Item)>,
+        events: crossbeam_channel::Sender<Event<J::Output>>,
+    ) {
+        let mut worker: Option<ChildProcess> = None;
+        for (i, item) in todo {
+            // Once a failure stops the run, no more items are handed out; the rest stay skipped.
+            if self.stopper.stopped() {
+                break;
+            }
+            // Start a worker if this slot has none (the first item, or after a death).
+            let mut w = match worker.take() {
+                Some(w) => w,
+                None => {
+                    let started = ChildProcess::spawn(self.fault)
+                        .and_then(|mut w| w.start(J::NAME, self.settings.to_vec()).map(|()| w));
+                    match started {
+                        Ok(w) => {
+                            let _ = events.send(Event::Started(w.pid()));
+                            w
+                        }
+                        Err(e) => {
+                            let _ = events.send(Event::Done(i, Outcome::Lost(format!("{e:#}"))));
+                            continue;
+                        }
+                    }
+                }
+            };
+            let deadline = self
+                .task_timeout
+                .unwrap_or_else(|| self.job.deadline(&item));
+            self.watchdog.arm(w.pid(), deadline);
+            let reply = w.call(i as u64, &item);
+            let overran = self.watchdog.disarm(w.pid());
+            let outcome = match reply {
+                Ok(reply) => {
+                    if overran {
+                        // It replied just as the watchdog killed it: keep the reply, not the
+                        // worker, or the next item would be lost to it.
+                        w.reap();
+                        let _ = events.send(Event::Replaced);
+                    } else {
+                        worker = Some(w);
+                    }
+                    match reply.result {
+                        Ok(bytes) => {
+                            Outcome::of(child::decode(&bytes).context("a worker's output"))
+                        }
+                        Err(e) => Outcome::Failed(e),
+                    }
+                }
+                Err(gone) => {
+                    // `call` has reaped it; how it ended is the useful part of the message.
+                    let _ = events.send(Event::Replaced);
+                    let why = if overran {
+                        format!(
+                            "worker process {} made no reply within its deadline of {:.1} s and \
+                             was killed",
+                            w.pid(),
+                            deadline.as_secs_f64()
+                        )
+                    } else {
+                        format!("{gone:#}")
+                    };
+                    say!("{why} during item {i}; starting a new one");
+                    Outcome::Lost(format!("{why} while running task {i}"))
+                }
+            };
+            self.stopper.record(&outcome);
+            let _ = events.send(Event::Done(i, outcome));
+        }
+        if let Some(w) = worker {
+            let pid = w.pid();
+            if let Err(e) = w.finish() {
+                say!("worker process {pid} did not shut down cleanly: {e:#}");
+            }
+        }
+    }
+}
+
+/// The workers busy with an item, and when each must have replied. A watchdog thread kills
+/// whichever overruns: the driver waiting on it then reads end-of-file instead of waiting for
+/// ever, and replaces it.
+#[derive(Default)]
+struct Watchdog {
+    /// Busy workers by pid: the deadline, and whether the watchdog killed it.
+    busy: Mutex<HashMap<u32, (Instant, bool)>>,
+}
+
+impl Watchdog {
+    fn arm(&self, pid: u32, deadline: Duration) {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        busy.insert(pid, (Instant::now() + deadline, false));
+    }
+
+    /// The worker replied or died: stop watching it. True if the watchdog had killed it.
+    fn disarm(&self, pid: u32) -> bool {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        busy.remove(&pid).is_some_and(|(_, killed)| killed)
+    }
+
+    /// Kill every worker past its deadline, until `done`.
+    fn watch(&self, done: &AtomicBool) {
+        while !done.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+            for (&pid, (deadline, killed)) in busy.iter_mut() {
+                if !*killed && now >= *deadline {
+                    // SIGKILL works on a stopped process too, where SIGTERM would wait for it.
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    *killed = true;
+                }
+            }
+            drop(busy);
+            thread::sleep(WATCH_EVERY);
         }
     }
 }

@@ -11,7 +11,7 @@
 //! `cargo run -p multiprocessing -- queue [--items N] [--workers K] [--capacity C]`
 
 use crate::MODEL;
-use crate::child::ChildProcess;
+use crate::child::{self, ChildProcess};
 use anyhow::{Context, Result, anyhow, bail};
 use scenarios::chapter;
 use scenarios::cli::QueueArgs;
@@ -44,6 +44,7 @@ pub fn run(args: &QueueArgs) -> Result<Summary> {
         Label::new(MODEL, "processes", args.workers),
         args.items,
     );
+    child::check_process_count("--workers", args.workers)?;
     let mut consumers = (0..args.workers)
         .map(|_| ChildProcess::for_job(&Consume, None))
         .collect::<Result<Vec<_>>>()?;

@@ -10,14 +10,15 @@
 //! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --count 1000 --workers 100
 //! ```
 
+use crate::engine::PoolArgs;
 use crate::pool::Pool;
 use anyhow::Result;
 use scenarios::fetch::{self, RequestsArgs, blocking::FetchItem};
 use scenarios::usage::ThreadSampler;
 use scenarios::{Run, Summary};
 
-pub fn run(args: &RequestsArgs) -> Result<Summary> {
-    let pool = Pool::new(args.workers);
+pub fn run(args: &RequestsArgs, options: &PoolArgs) -> Result<Summary> {
+    let pool = Pool::new(args.workers).options(options);
     let job = FetchItem::new(args);
     let about = job.about()?;
     let mut run = Run::start("requests", pool.label(), args.count);

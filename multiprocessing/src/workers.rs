@@ -5,7 +5,7 @@
 //! `cargo run -p multiprocessing -- workers [--workers N] [--sleep-ms MS]` (the crate's default)
 
 use crate::MODEL;
-use crate::child::ChildProcess;
+use crate::child::{self, ChildProcess};
 use anyhow::{Result, anyhow};
 use scenarios::chapter::{self, Clock};
 use scenarios::cli::WorkersArgs;
@@ -41,6 +41,7 @@ impl Job for Wait {
 pub fn run(args: &WorkersArgs) -> Result<Summary> {
     let who = Label::new(MODEL, "processes", args.workers);
     let mut run = Run::start("workers", who, args.workers);
+    child::check_process_count("--workers", args.workers)?;
     let clock = Clock::now();
     let mut children = Vec::with_capacity(args.workers);
     for index in 0..args.workers {

@@ -1,4 +1,4 @@
-//! Files that appear whole or not at all.
+//! Files that appear whole or not at all, and inputs that are what they claim to be.
 
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -23,6 +23,22 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Check that an input is a regular file before opening it: opening a FIFO blocks until
+/// someone writes to it, and a device such as `/dev/zero` never ends. Returns its size.
+pub fn regular_file(path: &Path) -> Result<u64> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        let kind = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a FIFO, a socket or a device)"
+        };
+        anyhow::bail!("{} is {kind}: refusing to read it", path.display());
+    }
+    Ok(meta.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +53,23 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let e = write_atomically(&dir.path().join("no/such/dir/x"), b"").unwrap_err();
         assert!(format!("{e:#}").contains("no/such/dir/x"), "{e:#}");
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.bin");
+        std::fs::write(&file, b"12345").unwrap();
+        assert_eq!(regular_file(&file).unwrap(), 5);
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = format!("{:#}", regular_file(&fifo).unwrap_err());
+        assert!(
+            e.contains("fifo") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let e = format!("{:#}", regular_file(Path::new("/dev/zero")).unwrap_err());
+        assert!(e.contains("/dev/zero"), "{e}");
+        assert!(format!("{:#}", regular_file(dir.path()).unwrap_err()).contains("a directory"));
     }
 }

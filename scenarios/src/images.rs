@@ -252,6 +252,17 @@ pub fn prepare_out(out: &Path, inputs: &[PathBuf]) -> Result<()> {
 
 /// Stage 1: read an input file.
 pub fn load(input: &Path) -> Result<Vec<u8>> {
+    // A FIFO would block for ever and /dev/zero never ends: only a regular file of a sane size.
+    if input.exists() {
+        let size = crate::files::regular_file(input)?;
+        if size > MAX_INPUT_BYTES {
+            bail!(
+                "{} has {size} bytes, over the {} MiB this pipeline reads; refusing it",
+                input.display(),
+                MAX_INPUT_BYTES >> 20
+            );
+        }
+    }
     std::fs::read(input).map_err(|e| {
         let hint = if e.kind() == ErrorKind::NotFound {
             " (make inputs with `cargo run --release -p decision-table -- gen images`)"
@@ -262,11 +273,38 @@ pub fn load(input: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// The largest input file read: a 1080p PNG is a few MiB.
+pub const MAX_INPUT_BYTES: u64 = 256 << 20;
+/// The largest picture decoded, in either direction. A PNG of a few hundred KiB can declare
+/// 16,000 x 16,000 pixels and make the decoder allocate gigabytes; the header is checked first.
+pub const MAX_SIDE: u32 = 8192;
+/// The most the decoder may allocate for one picture (8192 x 8192 gray fits; 8192 x 8192 RGBA
+/// does not).
+pub const MAX_DECODE_ALLOC: u64 = 256 << 20;
+
+/// Decode a PNG within [`MAX_SIDE`] and [`MAX_DECODE_ALLOC`]: a picture that declares more is
+/// refused before its pixels are allocated. `name` only labels errors.
+pub fn decode(name: &Path, png: &[u8]) -> Result<DynamicImage> {
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(png), ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    reader.limits(limits);
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(limit) => anyhow::anyhow!(
+            "{}: {limit}: this pipeline decodes at most {MAX_SIDE} x {MAX_SIDE} pixels and {} MiB",
+            name.display(),
+            MAX_DECODE_ALLOC >> 20
+        ),
+        other => anyhow::anyhow!("{}: not a valid PNG: {other}", name.display()),
+    })
+}
+
 /// Stage 2, the CPU-bound part: decode, Gaussian blur, half size, grayscale, encode PNG.
 /// `name` only labels errors.
 pub fn transform(name: &Path, png: &[u8], sigma: f32) -> Result<Vec<u8>> {
-    let img = image::load_from_memory_with_format(png, ImageFormat::Png)
-        .with_context(|| format!("{}: not a valid PNG", name.display()))?;
+    let img = decode(name, png)?;
     let blurred = img.blur(sigma);
     let half = blurred.resize_exact(
         (img.width() / 2).max(1),
@@ -326,6 +364,12 @@ impl Job for ProcessImage {
 
     fn run(&self, input: PathBuf) -> Result<Sha> {
         process_file(&input, &self.out, self.sigma)
+    }
+
+    /// Two minutes: a 1080p image takes a tenth of a second here, and the decoder refuses
+    /// anything large enough to take much longer (see `decode`).
+    fn deadline(&self, _input: &PathBuf) -> std::time::Duration {
+        std::time::Duration::from_secs(120)
     }
 }
 
@@ -458,6 +502,36 @@ mod tests {
             assert!(e.contains(says), "{e}");
         }
         assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_before_its_pixels_are_allocated() {
+        // A valid header declaring 16000 x 16000 pixels, and almost no data.
+        let mut png = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut png, 16_000, 16_000);
+            enc.set_color(png::ColorType::Rgb);
+            let mut w = enc.write_header().unwrap();
+            w.write_chunk(
+                png::chunk::IDAT,
+                &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+            )
+            .unwrap();
+            let _ = w.finish();
+        }
+        let started = std::time::Instant::now();
+        let e = format!("{:#}", decode(Path::new("bomb.png"), &png).unwrap_err());
+        assert!(e.contains("bomb.png") && e.contains("8192"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn only_regular_files_of_a_sane_size_are_read() {
+        let e = format!("{:#}", load(Path::new("/dev/zero")).unwrap_err());
+        assert!(
+            e.contains("/dev/zero") && e.contains("not a regular file"),
+            "{e}"
+        );
     }
 
     #[test]

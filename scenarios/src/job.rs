@@ -15,6 +15,10 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
+use std::time::Duration;
+
+/// The deadline of an item whose job says nothing better: generous, but finite.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
 
 /// Work that an executor maps over items: on a loop, on threads, or in worker processes.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -27,6 +31,13 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// Do one item. An error is that item's failure (a bad input), never a panic.
     fn run(&self, item: Self::Item) -> anyhow::Result<Self::Output>;
+
+    /// How long one item may take before its worker is given up on: generous (a loaded machine,
+    /// a debug build), but finite, so that a worker that is alive but stuck (stopped, deadlocked)
+    /// cannot hang a run. A process pool kills and replaces a worker that overruns it.
+    fn deadline(&self, _item: &Self::Item) -> Duration {
+        DEFAULT_DEADLINE
+    }
 }
 
 /// Work for the event loop: each item is a future that waits on the network.

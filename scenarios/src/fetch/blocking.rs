@@ -8,7 +8,10 @@
 //! network waits, as with Python's `requests` (their cost, a stack and a kernel task each, is
 //! real), but the bytes move on that one runtime thread rather than on the K threads.
 
-use super::checks::{check_status, network, parse_about, parse_item, parse_manifest, unreachable};
+use super::checks::{
+    MAX_DOCUMENT, MAX_ITEM, check_status, network, parse_about, parse_item, parse_manifest,
+    too_large, unreachable,
+};
 use super::part::{Part, settle};
 use super::{DownloadsArgs, Failure, Fetched, HttpArgs, RequestsArgs};
 use crate::job::Job;
@@ -53,12 +56,15 @@ impl Fetcher {
     /// One attempt at a small document that must be there: the first contact with the server.
     fn document(&self, path: &str) -> Result<Vec<u8>> {
         let url = format!("{}{path}", self.http.url);
-        let body = self
+        let mut response = self
             .get(path)
             .and_then(|r| r.error_for_status())
-            .and_then(|r| r.bytes())
             .map_err(|e| unreachable(&url, &e))?;
-        Ok(body.to_vec())
+        match read_capped(&mut response, MAX_DOCUMENT) {
+            Ok(body) => Ok(body),
+            Err(None) => anyhow::bail!("{}", too_large(&url, MAX_DOCUMENT)),
+            Err(Some(e)) => anyhow::bail!("{url}: the body broke off: {e}"),
+        }
     }
 
     /// `/`: what the server is and its knobs. Fails fast and clearly if nothing is listening.
@@ -110,9 +116,11 @@ impl Fetcher {
             .get(&format!("/api/items/{id}"))
             .map_err(|e| network(&e, self.http.timeout_ms))?;
         check_status(response.status())?;
-        let body = response
-            .bytes()
-            .map_err(|e| network(&e, self.http.timeout_ms))?;
+        let mut response = response;
+        let body = read_capped(&mut response, MAX_ITEM).map_err(|e| match e {
+            None => Failure::Final(too_large(&format!("/api/items/{id}"), MAX_ITEM)),
+            Some(e) => read_error(&e, self.http.timeout_ms),
+        })?;
         parse_item(id, &body)
     }
 
@@ -197,6 +205,10 @@ impl Job for Download {
             .get(&self.http, self.connections)?
             .download(&entry, &self.out))
     }
+
+    fn deadline(&self, _entry: &FileEntry) -> std::time::Duration {
+        self.http.deadline()
+    }
 }
 
 /// The job of the `requests` scenario: GET one item and return its `value`.
@@ -231,6 +243,30 @@ impl Job for FetchItem {
     fn run(&self, id: u64) -> Result<Fetched<u64>> {
         Ok(self.client.get(&self.http, self.connections)?.item(id))
     }
+
+    fn deadline(&self, _id: &u64) -> std::time::Duration {
+        self.http.deadline()
+    }
+}
+
+/// Read a whole body, but never more than `limit` bytes of it: `Err(None)` if it is longer
+/// (said by its `Content-Length`, or found by reading one byte past the limit).
+fn read_capped(
+    response: &mut reqwest::blocking::Response,
+    limit: u64,
+) -> Result<Vec<u8>, Option<std::io::Error>> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(None);
+    }
+    let mut body = Vec::new();
+    response
+        .take(limit + 1)
+        .read_to_end(&mut body)
+        .map_err(Some)?;
+    if body.len() as u64 > limit {
+        return Err(None);
+    }
+    Ok(body)
 }
 
 /// Reading a blocking body gives `io::Error`s that wrap reqwest's.

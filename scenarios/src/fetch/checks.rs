@@ -3,6 +3,23 @@
 //! fetched when they could do harm (a file name that leaves the output folder, say).
 
 use super::retry::Failure;
+
+/// The most a client reads into memory for `/` or `/manifest`: a manifest of the server's
+/// 100,000 files at most is about 18 MiB. A server that sends more (or never stops) is refused
+/// at this many bytes, not read until memory runs out.
+pub const MAX_DOCUMENT: u64 = 64 << 20;
+/// The most a client reads into memory for one `/api/items/{i}` (they are about 100 bytes).
+pub const MAX_ITEM: u64 = 64 << 10;
+
+/// The error for a body over `limit`.
+pub fn too_large(url: &str, limit: u64) -> String {
+    let limit = if limit >= 1 << 20 {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{} KiB", limit >> 10)
+    };
+    format!("{url} sent a body over the {limit} this client reads into memory; refused")
+}
 use crate::wire::{About, Item, MAX_SIZE, Manifest};
 use anyhow::{Context, Result, bail};
 use std::collections::HashSet;

@@ -122,6 +122,14 @@ impl HttpArgs {
         Duration::from_millis(self.timeout_ms)
     }
 
+    /// The longest one file or item can take: every attempt timing out, and every wait
+    /// between them, plus ten seconds.
+    pub fn deadline(&self) -> Duration {
+        let retry = self.retry();
+        let waits: Duration = (1..=retry.retries).map(|r| retry.delay(r)).sum();
+        self.timeout() * (retry.retries + 1) + waits + Duration::from_secs(10)
+    }
+
     pub fn retry(&self) -> Retry {
         Retry {
             retries: self.retries,

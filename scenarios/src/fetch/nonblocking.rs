@@ -10,7 +10,10 @@
 //! every download included, would wait for it (measured: 1.23 s into an empty folder, 1.32 s
 //! over an earlier run's files, until the rename left the loop).
 
-use super::checks::{check_status, network, parse_about, parse_item, parse_manifest, unreachable};
+use super::checks::{
+    MAX_DOCUMENT, MAX_ITEM, check_status, network, parse_about, parse_item, parse_manifest,
+    too_large, unreachable,
+};
 use super::part::{Part, settle};
 use super::{DownloadsArgs, Failure, Fetched, HttpArgs, RequestsArgs};
 use crate::job::AsyncJob;
@@ -56,13 +59,16 @@ impl Fetcher {
     /// One attempt at a small document that must be there: the first contact with the server.
     async fn document(&self, path: &str) -> Result<Vec<u8>> {
         let url = format!("{}{path}", self.http.url);
-        let response = self
+        let mut response = self
             .get(path)
             .await
             .and_then(|r| r.error_for_status())
             .map_err(|e| unreachable(&url, &e))?;
-        let body = response.bytes().await.map_err(|e| unreachable(&url, &e))?;
-        Ok(body.to_vec())
+        match read_capped(&mut response, MAX_DOCUMENT).await {
+            Ok(body) => Ok(body),
+            Err(None) => anyhow::bail!("{}", too_large(&url, MAX_DOCUMENT)),
+            Err(Some(e)) => Err(unreachable(&url, &e)),
+        }
     }
 
     /// `/`: what the server is and its knobs. Fails fast and clearly if nothing is listening.
@@ -119,10 +125,13 @@ impl Fetcher {
             .await
             .map_err(|e| network(&e, self.http.timeout_ms))?;
         check_status(response.status())?;
-        let body = response
-            .bytes()
+        let mut response = response;
+        let body = read_capped(&mut response, MAX_ITEM)
             .await
-            .map_err(|e| network(&e, self.http.timeout_ms))?;
+            .map_err(|e| match e {
+                None => Failure::Final(too_large(&format!("/api/items/{id}"), MAX_ITEM)),
+                Some(e) => network(&e, self.http.timeout_ms),
+            })?;
         parse_item(id, &body)
     }
 
@@ -155,6 +164,25 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// Read a whole body, but never more than `limit` bytes of it: `Err(None)` if it is longer
+/// (said by its `Content-Length`, or found as the pieces arrive).
+async fn read_capped(
+    response: &mut reqwest::Response,
+    limit: u64,
+) -> Result<Vec<u8>, Option<reqwest::Error>> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Some)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The job of the `downloads` scenario, for the event loop: fetch one file of the manifest

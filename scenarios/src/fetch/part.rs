@@ -7,6 +7,7 @@ use crate::wire::FileEntry;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest as _, Sha256};
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Create the output directory if needed.
@@ -19,27 +20,40 @@ pub fn prepare_out(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A download in progress: a temporary file in the output directory and the hash so far. Dropped
-/// before [`Part::finish`] succeeds, it removes the temporary file.
+/// A download in progress: a temporary file in the output directory and the hash so far.
+/// Dropped before [`Part::finish`] succeeds, it removes the temporary file.
+///
+/// The temporary file is created exclusively (`O_EXCL`) under a name nobody can predict
+/// (`.NAME.XXXXXX.part`, by the `tempfile` crate), so a symlink planted in a shared output
+/// folder (`--out /tmp/...`) is never written through: creating it fails or makes a new file.
+/// The final rename replaces whatever is at the final name, a symlink included, and never
+/// follows it.
 pub struct Part<'a> {
     entry: &'a FileEntry,
-    tmp: PathBuf,
+    tmp: Option<tempfile::NamedTempFile>,
     dest: PathBuf,
-    file: Option<std::fs::File>,
     hasher: Sha256,
     received: u64,
 }
 
 impl<'a> Part<'a> {
     pub fn create(entry: &'a FileEntry, out: &Path) -> Result<Self, Failure> {
-        let tmp = out.join(format!(".{}.part", entry.name));
-        let file = std::fs::File::create(&tmp)
-            .map_err(|e| Failure::Final(format!("cannot create {}: {e}", tmp.display())))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&temp_prefix(entry))
+            .suffix(TEMP_SUFFIX)
+            .permissions(std::fs::Permissions::from_mode(0o644))
+            .tempfile_in(out)
+            .map_err(|e| {
+                Failure::Final(format!(
+                    "cannot create a temporary file for {} in {}: {e}",
+                    entry.name,
+                    out.display()
+                ))
+            })?;
         Ok(Part {
             entry,
             dest: out.join(&entry.name),
-            tmp,
-            file: Some(file),
+            tmp: Some(tmp),
             hasher: Sha256::new(),
             received: 0,
         })
@@ -55,9 +69,9 @@ impl<'a> Part<'a> {
             )));
         }
         self.hasher.update(bytes);
-        let file = self.file.as_mut().expect("open until finished");
-        file.write_all(bytes)
-            .map_err(|e| Failure::Final(format!("cannot write {}: {e}", self.tmp.display())))
+        let tmp = self.tmp.as_mut().expect("open until finished");
+        tmp.write_all(bytes)
+            .map_err(|e| Failure::Final(format!("cannot write {}: {e}", tmp.path().display())))
     }
 
     /// Check the length and the checksum, then give the file its final name. `promised` is
@@ -91,43 +105,48 @@ impl<'a> Part<'a> {
             )));
         }
         // Close before renaming; the rename is what makes the file exist under its name.
-        drop(self.file.take());
+        let tmp = self
+            .tmp
+            .take()
+            .expect("open until finished")
+            .into_temp_path();
         Ok(Verified {
-            tmp: std::mem::take(&mut self.tmp),
+            tmp,
             dest: std::mem::take(&mut self.dest),
             sha,
         })
     }
 }
 
-/// A complete, checked download under its temporary name.
+/// A complete, checked download under its temporary name (removed if dropped).
 pub struct Verified {
-    tmp: PathBuf,
+    tmp: tempfile::TempPath,
     dest: PathBuf,
     sha: String,
 }
 
 impl Verified {
-    /// Rename the file to its final name; on failure, remove it.
+    /// Rename the file to its final name (replacing a file or a symlink there, never
+    /// following it); on failure, remove it.
     ///
     /// This can block for a while: when the rename replaces a file of an earlier run, ext4
     /// (`auto_da_alloc`) writes the new file's data out first, so that a crash cannot leave an
     /// empty file where a full one was. Async code runs it on a blocking thread.
     pub fn commit(self) -> Result<String, Failure> {
-        std::fs::rename(&self.tmp, &self.dest).map_err(|e| {
-            let _ = std::fs::remove_file(&self.tmp);
-            Failure::Final(format!("cannot rename to {}: {e}", self.dest.display()))
+        let dest = self.dest;
+        self.tmp.persist(&dest).map_err(|e| {
+            // The error hands the temporary path back; dropping it removes the file.
+            Failure::Final(format!("cannot rename to {}: {}", dest.display(), e.error))
         })?;
         Ok(self.sha)
     }
 }
 
-impl Drop for Part<'_> {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
+const TEMP_SUFFIX: &str = ".part";
+
+/// What the temporary names of a file start with: `.NAME.`, then random letters, then `.part`.
+fn temp_prefix(entry: &FileEntry) -> String {
+    format!(".{}.", entry.name)
 }
 
 /// After a file's last attempt: a file that failed must not be left under its final name, not
@@ -135,57 +154,112 @@ impl Drop for Part<'_> {
 /// mid-download never got to remove its own).
 pub fn settle(entry: &FileEntry, out: &Path, outcome: &Fetched<String>) {
     if outcome.result.is_err() {
+        // A symlink at the final name is removed itself, not what it points to.
         let _ = std::fs::remove_file(out.join(&entry.name));
-        let _ = std::fs::remove_file(out.join(format!(".{}.part", entry.name)));
+        for tmp in temporaries(entry, out) {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
+}
+
+/// The temporary files of `entry` left in `out` (by a worker process killed mid-download).
+pub fn temporaries(entry: &FileEntry, out: &Path) -> Vec<PathBuf> {
+    let prefix = temp_prefix(entry);
+    let Ok(dir) = std::fs::read_dir(out) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX)
+        })
+        .map(|e| e.path())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_part_is_renamed_only_when_verified() {
-        let dir = std::env::temp_dir().join(format!("fetch-part-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let content: Vec<u8> = (0..100).collect();
-        let entry = FileEntry {
+    fn entry(content: &[u8]) -> FileEntry {
+        FileEntry {
             name: "f.bin".into(),
             path: "/files/0".into(),
-            size: 100,
-            sha256: crate::digest::sha256_hex(&content),
-        };
-        let tmp = dir.join(".f.bin.part");
+            size: content.len() as u64,
+            sha256: crate::digest::sha256_hex(content),
+        }
+    }
+
+    #[test]
+    fn a_part_is_renamed_only_when_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let content: Vec<u8> = (0..100).collect();
+        let entry = entry(&content);
+        let left = || temporaries(&entry, dir).len();
         // Short: promised 100, got 50.
-        let mut p = Part::create(&entry, &dir).unwrap();
+        let mut p = Part::create(&entry, dir).unwrap();
         p.write(&content[..50]).unwrap();
-        assert!(tmp.exists());
+        assert_eq!(left(), 1, "a temporary file while it downloads");
         assert!(matches!(p.finish(Some(100)), Err(Failure::Retry(m)) if m.contains("short body")));
-        assert!(!tmp.exists() && !dir.join("f.bin").exists());
+        assert!(left() == 0 && !dir.join("f.bin").exists());
         // Corrupt: right length, wrong bytes.
-        let mut p = Part::create(&entry, &dir).unwrap();
+        let mut p = Part::create(&entry, dir).unwrap();
         let mut bad = content.clone();
         bad[3] ^= 1;
         p.write(&bad).unwrap();
         assert!(matches!(p.finish(Some(100)), Err(Failure::Retry(m)) if m.contains("SHA-256")));
-        assert!(!tmp.exists() && !dir.join("f.bin").exists());
+        assert!(left() == 0 && !dir.join("f.bin").exists());
         // Too long.
-        let mut p = Part::create(&entry, &dir).unwrap();
+        let mut p = Part::create(&entry, dir).unwrap();
         p.write(&content).unwrap();
         assert!(p.write(b"x").is_err());
         drop(p);
-        assert!(!tmp.exists());
+        assert_eq!(left(), 0);
         // Good.
-        let mut p = Part::create(&entry, &dir).unwrap();
+        let mut p = Part::create(&entry, dir).unwrap();
         p.write(&content[..60]).unwrap();
         p.write(&content[60..]).unwrap();
         assert_eq!(p.finish(Some(100)).unwrap(), entry.sha256);
         assert_eq!(std::fs::read(dir.join("f.bin")).unwrap(), content);
-        assert!(!tmp.exists());
+        assert_eq!(left(), 0);
         // A later failure removes the old copy, and what a killed worker left behind.
-        std::fs::write(&tmp, b"half").unwrap();
-        settle(&entry, &dir, &Fetched::failed("gave up"));
-        assert!(!dir.join("f.bin").exists() && !tmp.exists());
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(".f.bin.Xy12Zq.part"), b"half").unwrap();
+        settle(&entry, dir, &Fetched::failed("gave up"));
+        assert!(!dir.join("f.bin").exists() && left() == 0);
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_planted_symlink_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, elsewhere) = (dir.path().join("out"), dir.path().join("victim"));
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(&elsewhere, b"precious").unwrap();
+        let content = b"downloaded".to_vec();
+        let entry = entry(&content);
+        // Links at the old predictable temporary name and at the final name.
+        std::os::unix::fs::symlink(&elsewhere, out.join(".f.bin.part")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("f.bin")).unwrap();
+        let mut p = Part::create(&entry, &out).unwrap();
+        p.write(&content).unwrap();
+        p.finish(None).unwrap();
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), b"precious");
+        let meta = std::fs::symlink_metadata(out.join("f.bin")).unwrap();
+        assert!(
+            meta.file_type().is_file(),
+            "the link at the final name was replaced"
+        );
+        assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), content);
+        // A failure removes the link at the final name, not its target.
+        std::os::unix::fs::symlink(&elsewhere, out.join("g.bin")).unwrap();
+        let g = FileEntry {
+            name: "g.bin".into(),
+            ..entry
+        };
+        settle(&g, &out, &Fetched::failed("gave up"));
+        assert!(std::fs::symlink_metadata(out.join("g.bin")).is_err());
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), b"precious");
     }
 }

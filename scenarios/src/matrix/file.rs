@@ -59,6 +59,10 @@ pub fn read_header(path: &Path) -> Result<Header> {
 }
 
 pub(super) fn open(path: &Path) -> Result<File> {
+    // A FIFO would block the open itself, and a device never ends: refuse both first.
+    if path.exists() {
+        crate::files::regular_file(path)?;
+    }
     File::open(path).with_context(|| {
         format!(
             "cannot open matrix file {} (make the inputs with `cargo run --release -p decision-table -- gen matrix --out {}`)",

@@ -30,6 +30,7 @@ use file::MAX_DIM;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// `matrix`: C = A x B, by blocks of rows.
 #[derive(Args, Debug, Clone)]
@@ -184,6 +185,17 @@ impl Job for MultiplyRows {
 
     fn run(&self, rows: Rows) -> Result<Block> {
         block(&self.a, self.packed_b()?, rows)
+    }
+
+    /// Half a minute to start and read B, plus the block's arithmetic at 50 MFLOP/s: a
+    /// thousand times slower than the kernel runs here.
+    fn deadline(&self, rows: &Rows) -> Duration {
+        let (k, n) = self
+            .packed_b()
+            .map_or((MAX_DIM as usize, MAX_DIM as usize), |b| {
+                (b.inner(), b.cols())
+            });
+        Duration::from_secs(30) + Duration::from_secs_f64(flops(rows.count, k, n) / 50e6)
     }
 }
 
