@@ -13,6 +13,7 @@ use super::checks::{
     too_large, unreachable,
 };
 use super::part::{Part, settle};
+use super::retry::Breaker;
 use super::{DownloadsArgs, Failure, Fetched, HttpArgs, RequestsArgs};
 use crate::job::Job;
 use crate::wire::{About, FileEntry, Manifest};
@@ -20,6 +21,7 @@ use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 /// A blocking HTTP client, shareable by any number of threads (`&Fetcher` is all they need).
@@ -27,6 +29,8 @@ use std::sync::OnceLock;
 pub struct Fetcher {
     client: reqwest::blocking::Client,
     http: HttpArgs,
+    /// Shared by every clone: once the server has gone, the remaining items fail fast.
+    breaker: Arc<Breaker>,
 }
 
 impl Fetcher {
@@ -45,6 +49,7 @@ impl Fetcher {
         Ok(Fetcher {
             client,
             http: http.clone(),
+            breaker: Arc::default(),
         })
     }
 
@@ -127,12 +132,16 @@ impl Fetcher {
     /// Run `attempt` until it succeeds, fails for good, or runs out of retries, sleeping the
     /// backoff between attempts.
     fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T, Failure>) -> Fetched<T> {
+        if let Some(why) = self.breaker.tripped() {
+            return Fetched::failed(why);
+        }
         let retry = self.http.retry();
         let mut attempts = 0;
         loop {
             attempts += 1;
             match attempt() {
                 Ok(value) => {
+                    self.breaker.record(Ok(()));
                     return Fetched {
                         attempts,
                         result: Ok(value),
@@ -141,6 +150,7 @@ impl Fetcher {
                 Err(failure) => match retry.next(attempts, &failure) {
                     Some(wait) => std::thread::sleep(wait),
                     None => {
+                        self.breaker.record(Err(&failure));
                         return Fetched {
                             attempts,
                             result: Err(failure.message()),

@@ -53,7 +53,7 @@ pub fn network(e: &reqwest::Error, timeout_ms: u64) -> Failure {
     let what = if e.is_timeout() {
         format!("timed out after {timeout_ms} ms")
     } else if e.is_connect() {
-        format!("cannot connect: {}", root_cause(e))
+        return Failure::Connect(format!("cannot connect: {}", root_cause(e)));
     } else if e.is_body() || e.is_decode() {
         format!("the body broke off: {}", root_cause(e))
     } else {

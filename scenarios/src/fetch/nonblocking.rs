@@ -15,17 +15,21 @@ use super::checks::{
     too_large, unreachable,
 };
 use super::part::{Part, settle};
+use super::retry::Breaker;
 use super::{DownloadsArgs, Failure, Fetched, HttpArgs, RequestsArgs};
 use crate::job::AsyncJob;
 use crate::wire::{About, FileEntry, Manifest};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// An async HTTP client; clones share one connection pool.
 #[derive(Clone, Debug)]
 pub struct Fetcher {
     client: reqwest::Client,
     http: HttpArgs,
+    /// Shared by every clone: once the server has gone, the remaining items fail fast.
+    breaker: Arc<Breaker>,
 }
 
 impl Fetcher {
@@ -44,6 +48,7 @@ impl Fetcher {
         Ok(Fetcher {
             client,
             http: http.clone(),
+            breaker: Arc::default(),
         })
     }
 
@@ -141,12 +146,16 @@ impl Fetcher {
     where
         F: Future<Output = Result<T, Failure>>,
     {
+        if let Some(why) = self.breaker.tripped() {
+            return Fetched::failed(why);
+        }
         let retry = self.http.retry();
         let mut attempts = 0;
         loop {
             attempts += 1;
             match attempt().await {
                 Ok(value) => {
+                    self.breaker.record(Ok(()));
                     return Fetched {
                         attempts,
                         result: Ok(value),
@@ -155,6 +164,7 @@ impl Fetcher {
                 Err(failure) => match retry.next(attempts, &failure) {
                     Some(wait) => tokio::time::sleep(wait).await,
                     None => {
+                        self.breaker.record(Err(&failure));
                         return Fetched {
                             attempts,
                             result: Err(failure.message()),
