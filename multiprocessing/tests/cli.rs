@@ -3,39 +3,11 @@
 
 use scenarios::chapter;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::procs::{alive, assert_all_gone, pids, wait_for_children};
 use testkit::run::{assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_multiprocessing");
-
-fn pids(s: &scenarios::Summary) -> Vec<u32> {
-    s.extra["pids"]
-        .as_array()
-        .expect("pids")
-        .iter()
-        .map(|p| p.as_u64().expect("pid") as u32)
-        .collect()
-}
-
-/// Alive means present and not a zombie.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z"),
-        Err(_) => false,
-    }
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
 
 #[test]
 fn four_processes_wait_at_the_same_time() {
@@ -162,27 +134,8 @@ fn start_long_run() -> (std::process::Child, Vec<u32>) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let kids = children_of(child.id());
-        if kids.len() == 3 {
-            return (child, kids);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the workers never started");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn assert_all_gone(kids: &[u32]) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while kids.iter().any(|&p| alive(p)) {
-        assert!(Instant::now() < deadline, "orphaned workers: {kids:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let kids = wait_for_children(&mut child, 3, Duration::from_secs(10));
+    (child, kids)
 }
 
 #[test]
@@ -193,7 +146,7 @@ fn ctrl_c_leaves_no_orphans() {
     // Ctrl-C in a terminal sends SIGINT to the whole foreground process group.
     killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("killpg");
     child.wait().expect("wait");
-    assert_all_gone(&kids);
+    assert_all_gone(&kids, Duration::from_secs(5));
 }
 
 #[test]
@@ -202,7 +155,7 @@ fn a_killed_parent_leaves_no_orphans() {
     // Only the parent dies; its children must notice and go too.
     child.kill().expect("kill");
     child.wait().expect("wait");
-    assert_all_gone(&kids);
+    assert_all_gone(&kids, Duration::from_secs(5));
 }
 
 #[test]

@@ -5,47 +5,14 @@
 
 use scenarios::Summary;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::procs::{alive, assert_all_gone, pids, wait_for_children};
 use testkit::run::{
     TEST_SIGMA, assert_cpu_bad_inputs, assert_refused, cpu_inputs, parse_summary, partial_files,
     run, run_json,
 };
 
 const EXE: &str = env!("CARGO_BIN_EXE_multiprocessing");
-
-fn pids(s: &Summary) -> Vec<u32> {
-    s.extra["pids"]
-        .as_array()
-        .expect("pids")
-        .iter()
-        .map(|p| p.as_u64().expect("pid") as u32)
-        .collect()
-}
-
-/// Alive means present and not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z")
-    })
-}
-
-/// Children of every thread of `pid`: the pool's driver threads each start their own worker.
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return vec![];
-    };
-    threads
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
-        .flat_map(|text| {
-            text.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
 
 #[test]
 fn every_engine_matches_the_reference() {
@@ -192,28 +159,12 @@ fn ctrl_c_in_the_middle_leaves_no_orphans() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let kids = loop {
-        let kids = children_of(child.id());
-        if kids.len() == 2 {
-            break kids;
-        }
-        if Instant::now() > deadline || child.try_wait().expect("try_wait").is_some() {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the workers never started (or the run ended first)");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let kids = wait_for_children(&mut child, 2, Duration::from_secs(20));
     // Ctrl-C in a terminal sends SIGINT to the whole foreground process group.
     killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("killpg");
     let status = child.wait().expect("wait");
     assert!(!status.success());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while kids.iter().any(|&p| alive(p)) {
-        assert!(Instant::now() < deadline, "orphaned workers: {kids:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_all_gone(&kids, Duration::from_secs(5));
 }
 
 #[test]

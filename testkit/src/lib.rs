@@ -5,4 +5,5 @@
 
 pub mod chat;
 pub mod io;
+pub mod procs;
 pub mod run;
