@@ -1,5 +1,6 @@
-//! Helpers for integration tests that run the real binaries: a time limit on every run (a test
-//! must fail, not hang), and the JSON summary parsed back into a [`Summary`].
+//! Running the real binaries: a time limit on every run (a test must fail, not hang), the JSON
+//! summary parsed back into a [`Summary`], `--help` collected, and the one assertion every
+//! crate's tests share, that a bad input is refused by name.
 
 use scenarios::Summary;
 use std::io::Read;
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 /// What a finished run printed, and how long it took from spawn to exit.
 #[derive(Debug)]
 pub struct Output {
+    /// The command line, for messages: `exe ["arg", ...]`.
+    pub command: String,
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
@@ -51,6 +54,7 @@ pub fn run_with_limit(exe: &str, args: &[&str], limit: Duration) -> Output {
     };
     let elapsed = start.elapsed();
     Output {
+        command: format!("{exe} {args:?}"),
         status,
         stdout: out_t.join().expect("stdout reader"),
         stderr: err_t.join().expect("stderr reader"),
@@ -91,27 +95,53 @@ pub fn parse_summary(stdout: &str) -> Summary {
 /// Assert that a run was refused as bad input: a non-zero exit, an error line that mentions
 /// `mentions`, and no panic.
 pub fn assert_refused(exe: &str, args: &[&str], mentions: &str) {
-    let out = run(exe, args);
+    assert_refusal(&run(exe, args), &[mentions]);
+}
+
+/// Assert that a finished run was a refusal: a non-zero exit, an error message in stderr that
+/// mentions every one of `mentions`, and no panic.
+pub fn assert_refusal(out: &Output, mentions: &[&str]) {
+    let command = &out.command;
     assert!(
         !out.status.success(),
-        "{exe} {args:?} should have failed but succeeded:\n{}",
+        "{command} should have failed but succeeded:\n{}",
         out.stdout
     );
     assert!(
         out.stderr.contains("error"),
-        "{exe} {args:?}: no error message in stderr:\n{}",
+        "{command}: no error message in stderr:\n{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains(mentions),
-        "{exe} {args:?}: the error does not mention {mentions:?}:\n{}",
-        out.stderr
-    );
+    for m in mentions {
+        assert!(
+            out.stderr.contains(m),
+            "{command}: the error does not mention {m:?}:\n{}",
+            out.stderr
+        );
+    }
     assert!(
         !out.stderr.contains("panicked"),
-        "{exe} {args:?} panicked:\n{}",
+        "{command} panicked:\n{}",
         out.stderr
     );
+}
+
+/// What `exe --help` printed, and `exe <subcommand> --help` for each subcommand asked about.
+#[derive(Debug)]
+pub struct Help {
+    pub listing: Output,
+    pub subcommands: Vec<(String, Output)>,
+}
+
+/// Run `exe --help`, then `exe <s> --help` for each of `subcommands`.
+pub fn help(exe: &str, subcommands: &[&str]) -> Help {
+    Help {
+        listing: run(exe, &["--help"]),
+        subcommands: subcommands
+            .iter()
+            .map(|s| (s.to_string(), run(exe, &[s, "--help"])))
+            .collect(),
+    }
 }
 
 /// The bad inputs every crate must refuse the same way: zero workers, negative and absurd
