@@ -1,11 +1,12 @@
-//! The multiprocessing binary, run for real: child processes, the pool's fault handling, and
-//! no orphans however the parent ends.
+//! The multiprocessing binary, run for real: child processes, the pool's fault handling, no
+//! orphans however the parent ends, bad flags refused by name, and `--help` listing every
+//! example but not the hidden worker subcommand.
 
 use scenarios::chapter;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use testkit::procs::{alive, assert_all_gone, pids, wait_for_children};
-use testkit::run::{assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json};
+use testkit::run::{assert_refused, help, parse_summary, queue_digest, run, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_multiprocessing");
 
@@ -105,7 +106,7 @@ fn pool_survives_a_worker_dying_every_way() {
             ],
         );
         assert_eq!(out.status.code(), Some(1), "{how}: {}", out.stderr);
-        let s = testkit::run::parse_summary(&out.stdout);
+        let s = parse_summary(&out.stdout);
         assert_eq!(s.failed, 1, "{how}");
         assert_eq!(s.extra["replaced"], 1, "{how}");
         assert!(
@@ -160,16 +161,31 @@ fn a_killed_parent_leaves_no_orphans() {
 
 #[test]
 fn bad_input_is_refused() {
-    assert_refuses_bad_input(EXE);
-    testkit::run::assert_refused(EXE, &["map", "--tasks", "0"], "--tasks");
+    assert_refused(EXE, &["workers", "--workers", "0"], "--workers");
+    assert_refused(EXE, &["workers", "--workers", "-3"], "--workers");
+    assert_refused(EXE, &["workers", "--sleep-ms", "-5"], "negative");
+    assert_refused(EXE, &["workers", "--sleep-ms", "99999999"], "10 minutes");
+    assert_refused(EXE, &["cakes", "--bake-ms", "-1"], "--bake-ms");
+    assert_refused(EXE, &["cakes", "--cakes", "lots"], "--cakes");
+    assert_refused(EXE, &["queue", "--capacity", "0"], "--capacity");
+    assert_refused(EXE, &["no-such-thing"], "no-such-thing");
+    assert_refused(EXE, &["map", "--tasks", "0"], "--tasks");
 }
 
 #[test]
 fn help_lists_the_examples_but_not_the_worker() {
-    assert_help_lists(
+    let help = help(
         EXE,
         &["cakes", "workers", "queue", "map", "matrix", "images"],
     );
-    let out = run(EXE, &["--help"]);
-    assert!(!out.stdout.contains("Serve tasks"));
+    assert!(help.listing.status.success());
+    for (sub, out) in &help.subcommands {
+        let listing = &help.listing.stdout;
+        assert!(
+            listing.contains(sub),
+            "--help does not list {sub}:\n{listing}"
+        );
+        assert!(out.status.success(), "{sub} --help failed");
+    }
+    assert!(!help.listing.stdout.contains("Serve tasks"));
 }

@@ -144,36 +144,6 @@ pub fn help(exe: &str, subcommands: &[&str]) -> Help {
     }
 }
 
-/// The bad inputs every crate must refuse the same way: zero workers, negative and absurd
-/// durations, junk numbers, an unknown subcommand.
-pub fn assert_refuses_bad_input(exe: &str) {
-    assert_refused(exe, &["workers", "--workers", "0"], "--workers");
-    assert_refused(exe, &["workers", "--workers", "-3"], "--workers");
-    assert_refused(exe, &["workers", "--sleep-ms", "-5"], "negative");
-    assert_refused(exe, &["workers", "--sleep-ms", "99999999"], "10 minutes");
-    assert_refused(exe, &["cakes", "--bake-ms", "-1"], "--bake-ms");
-    assert_refused(exe, &["cakes", "--cakes", "lots"], "--cakes");
-    assert_refused(exe, &["queue", "--capacity", "0"], "--capacity");
-    assert_refused(exe, &["no-such-thing"], "no-such-thing");
-}
-
-/// `--help` lists every subcommand named.
-pub fn assert_help_lists(exe: &str, subcommands: &[&str]) {
-    let out = run(exe, &["--help"]);
-    assert!(out.status.success());
-    for s in subcommands {
-        assert!(
-            out.stdout.contains(s),
-            "--help does not list {s}:\n{}",
-            out.stdout
-        );
-    }
-    for s in subcommands {
-        let out = run(exe, &[s, "--help"]);
-        assert!(out.status.success(), "{s} --help failed");
-    }
-}
-
 /// The digest a correct queue run of `items` items must report.
 pub fn queue_digest(items: usize) -> String {
     let all: Vec<(u64, u64)> = (0..items as u64)
