@@ -4,6 +4,7 @@
 //! in each crate's test files.
 
 pub mod chat;
+pub mod cpu;
 pub mod io;
 pub mod procs;
 pub mod run;
