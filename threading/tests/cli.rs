@@ -64,18 +64,16 @@ fn the_data_race_in_the_doc_comment_does_not_compile() {
         .collect();
     assert!(block.len() >= 3, "no compile_fail block found in race.rs");
     let program = format!("fn main() {{\n{}\n}}\n", block.join("\n"));
-    let dir = std::env::temp_dir().join(format!("race-doc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("race.rs");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("race.rs");
     std::fs::write(&file, &program).unwrap();
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = std::process::Command::new(rustc)
         .args(["--edition", "2024", "--emit", "metadata", "--out-dir"])
-        .arg(&dir)
+        .arg(dir.path())
         .arg(&file)
         .output()
         .expect("rustc runs");
-    let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the data race compiled:\n{program}");
     assert!(
