@@ -1,7 +1,8 @@
-//! The asyncio binary, run for real.
+//! The asyncio binary, run for real: the chapter's waits and cakes overlap as tasks, the queue
+//! delivers every item once, bad flags are refused by name, and `--help` lists every example.
 
 use scenarios::chapter;
-use testkit::run::{assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json};
+use testkit::run::{assert_refused, help, queue_digest, run, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_asyncio");
 
@@ -61,10 +62,26 @@ fn queue_delivers_every_item_once() {
 
 #[test]
 fn bad_input_is_refused() {
-    assert_refuses_bad_input(EXE);
+    assert_refused(EXE, &["workers", "--workers", "0"], "--workers");
+    assert_refused(EXE, &["workers", "--workers", "-3"], "--workers");
+    assert_refused(EXE, &["workers", "--sleep-ms", "-5"], "negative");
+    assert_refused(EXE, &["workers", "--sleep-ms", "99999999"], "10 minutes");
+    assert_refused(EXE, &["cakes", "--bake-ms", "-1"], "--bake-ms");
+    assert_refused(EXE, &["cakes", "--cakes", "lots"], "--cakes");
+    assert_refused(EXE, &["queue", "--capacity", "0"], "--capacity");
+    assert_refused(EXE, &["no-such-thing"], "no-such-thing");
 }
 
 #[test]
 fn help_lists_the_examples() {
-    assert_help_lists(EXE, &["cakes", "workers", "queue", "matrix", "images"]);
+    let help = help(EXE, &["cakes", "workers", "queue", "matrix", "images"]);
+    assert!(help.listing.status.success());
+    for (sub, out) in &help.subcommands {
+        let listing = &help.listing.stdout;
+        assert!(
+            listing.contains(sub),
+            "--help does not list {sub}:\n{listing}"
+        );
+        assert!(out.status.success(), "{sub} --help failed");
+    }
 }

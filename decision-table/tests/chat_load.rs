@@ -8,7 +8,7 @@ use scenarios::chat;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use testkit::run::{assert_help_lists, assert_refused, parse_summary, run};
+use testkit::run::{assert_refused, help, parse_summary, run};
 
 const EXE: &str = env!("CARGO_BIN_EXE_decision-table");
 
@@ -113,7 +113,16 @@ fn bad_flags_are_refused() {
 
 #[test]
 fn help_lists_chat_load() {
-    assert_help_lists(EXE, &["chat-load"]);
+    let help = help(EXE, &["chat-load"]);
+    assert!(help.listing.status.success());
+    for (sub, out) in &help.subcommands {
+        let listing = &help.listing.stdout;
+        assert!(
+            listing.contains(sub),
+            "--help does not list {sub}:\n{listing}"
+        );
+        assert!(out.status.success(), "{sub} --help failed");
+    }
 }
 
 /// A relay server in a few lines, with a fault switch: the load client must notice when a

@@ -1,41 +1,14 @@
-//! The multiprocessing binary, run for real: child processes, the pool's fault handling, and
-//! no orphans however the parent ends.
+//! The multiprocessing binary, run for real: child processes, the pool's fault handling, no
+//! orphans however the parent ends, bad flags refused by name, and `--help` listing every
+//! example but not the hidden worker subcommand.
 
 use scenarios::chapter;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use testkit::run::{assert_help_lists, assert_refuses_bad_input, queue_digest, run, run_json};
+use std::time::Duration;
+use testkit::procs::{alive, assert_all_gone, pids, wait_for_children};
+use testkit::run::{assert_refused, help, parse_summary, queue_digest, run, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_multiprocessing");
-
-fn pids(s: &scenarios::Summary) -> Vec<u32> {
-    s.extra["pids"]
-        .as_array()
-        .expect("pids")
-        .iter()
-        .map(|p| p.as_u64().expect("pid") as u32)
-        .collect()
-}
-
-/// Alive means present and not a zombie.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z"),
-        Err(_) => false,
-    }
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
 
 #[test]
 fn four_processes_wait_at_the_same_time() {
@@ -133,7 +106,7 @@ fn pool_survives_a_worker_dying_every_way() {
             ],
         );
         assert_eq!(out.status.code(), Some(1), "{how}: {}", out.stderr);
-        let s = testkit::run::parse_summary(&out.stdout);
+        let s = parse_summary(&out.stdout);
         assert_eq!(s.failed, 1, "{how}");
         assert_eq!(s.extra["replaced"], 1, "{how}");
         assert!(
@@ -162,27 +135,8 @@ fn start_long_run() -> (std::process::Child, Vec<u32>) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let kids = children_of(child.id());
-        if kids.len() == 3 {
-            return (child, kids);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the workers never started");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn assert_all_gone(kids: &[u32]) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while kids.iter().any(|&p| alive(p)) {
-        assert!(Instant::now() < deadline, "orphaned workers: {kids:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let kids = wait_for_children(&mut child, 3, Duration::from_secs(10));
+    (child, kids)
 }
 
 #[test]
@@ -193,7 +147,7 @@ fn ctrl_c_leaves_no_orphans() {
     // Ctrl-C in a terminal sends SIGINT to the whole foreground process group.
     killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("killpg");
     child.wait().expect("wait");
-    assert_all_gone(&kids);
+    assert_all_gone(&kids, Duration::from_secs(5));
 }
 
 #[test]
@@ -202,21 +156,36 @@ fn a_killed_parent_leaves_no_orphans() {
     // Only the parent dies; its children must notice and go too.
     child.kill().expect("kill");
     child.wait().expect("wait");
-    assert_all_gone(&kids);
+    assert_all_gone(&kids, Duration::from_secs(5));
 }
 
 #[test]
 fn bad_input_is_refused() {
-    assert_refuses_bad_input(EXE);
-    testkit::run::assert_refused(EXE, &["map", "--tasks", "0"], "--tasks");
+    assert_refused(EXE, &["workers", "--workers", "0"], "--workers");
+    assert_refused(EXE, &["workers", "--workers", "-3"], "--workers");
+    assert_refused(EXE, &["workers", "--sleep-ms", "-5"], "negative");
+    assert_refused(EXE, &["workers", "--sleep-ms", "99999999"], "10 minutes");
+    assert_refused(EXE, &["cakes", "--bake-ms", "-1"], "--bake-ms");
+    assert_refused(EXE, &["cakes", "--cakes", "lots"], "--cakes");
+    assert_refused(EXE, &["queue", "--capacity", "0"], "--capacity");
+    assert_refused(EXE, &["no-such-thing"], "no-such-thing");
+    assert_refused(EXE, &["map", "--tasks", "0"], "--tasks");
 }
 
 #[test]
 fn help_lists_the_examples_but_not_the_worker() {
-    assert_help_lists(
+    let help = help(
         EXE,
         &["cakes", "workers", "queue", "map", "matrix", "images"],
     );
-    let out = run(EXE, &["--help"]);
-    assert!(!out.stdout.contains("Serve tasks"));
+    assert!(help.listing.status.success());
+    for (sub, out) in &help.subcommands {
+        let listing = &help.listing.stdout;
+        assert!(
+            listing.contains(sub),
+            "--help does not list {sub}:\n{listing}"
+        );
+        assert!(out.status.success(), "{sub} --help failed");
+    }
+    assert!(!help.listing.stdout.contains("Serve tasks"));
 }

@@ -1,51 +1,17 @@
 //! `matrix` and `images` on worker processes and on rayon, on small inputs made in-process:
 //! every variant's digest must equal the library's single-threaded reference. And the pool
 //! survives its workers: a worker that dies mid-run fails its item, is replaced, and the rest
-//! complete; Ctrl-C in the middle leaves no worker behind.
+//! complete; Ctrl-C in the middle leaves no worker behind. Every bad input is refused naming
+//! the file, on either engine.
 
 use scenarios::Summary;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use testkit::run::{
-    TEST_SIGMA, assert_cpu_bad_inputs, assert_refused, cpu_inputs, parse_summary, partial_files,
-    run, run_json,
-};
+use std::time::Duration;
+use testkit::cpu::{TEST_SIGMA, bad_cpu_inputs, cpu_inputs, partial_files};
+use testkit::procs::{alive, assert_all_gone, pids, wait_for_children};
+use testkit::run::{assert_refusal, assert_refused, parse_summary, run, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_multiprocessing");
-
-fn pids(s: &Summary) -> Vec<u32> {
-    s.extra["pids"]
-        .as_array()
-        .expect("pids")
-        .iter()
-        .map(|p| p.as_u64().expect("pid") as u32)
-        .collect()
-}
-
-/// Alive means present and not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z")
-    })
-}
-
-/// Children of every thread of `pid`: the pool's driver threads each start their own worker.
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return vec![];
-    };
-    threads
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
-        .flat_map(|text| {
-            text.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
 
 #[test]
 fn every_engine_matches_the_reference() {
@@ -192,32 +158,66 @@ fn ctrl_c_in_the_middle_leaves_no_orphans() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let kids = loop {
-        let kids = children_of(child.id());
-        if kids.len() == 2 {
-            break kids;
-        }
-        if Instant::now() > deadline || child.try_wait().expect("try_wait").is_some() {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the workers never started (or the run ended first)");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let kids = wait_for_children(&mut child, 2, Duration::from_secs(20));
     // Ctrl-C in a terminal sends SIGINT to the whole foreground process group.
     killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("killpg");
     let status = child.wait().expect("wait");
     assert!(!status.success());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while kids.iter().any(|&p| alive(p)) {
-        assert!(Instant::now() < deadline, "orphaned workers: {kids:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_all_gone(&kids, Duration::from_secs(5));
 }
 
+/// Every bad input to `matrix` and `images` is refused with an error naming the file;
+/// `--keep-going` completes the other items and counts the failures; nothing half-written is
+/// left in `--out`.
 #[test]
 fn bad_inputs_are_named_and_keep_going_counts_them() {
-    assert_cpu_bad_inputs(EXE, &["--workers", "2"]);
-    assert_cpu_bad_inputs(EXE, &["--workers", "2", "--engine", "rayon"]);
+    for variant in [
+        &["--workers", "2"][..],
+        &["--workers", "2", "--engine", "rayon"],
+    ] {
+        let bad = bad_cpu_inputs(EXE, variant);
+        // matrix: missing, wrong magic, truncated, shapes that do not multiply.
+        assert_refusal(&bad.matrix_missing, &["a.mat", "gen matrix"]);
+        assert_refusal(&bad.matrix_wrong_magic, &["b.mat", "wrong magic"]);
+        assert_refusal(&bad.matrix_truncated, &["a.mat", "truncated"]);
+        assert_refusal(
+            &bad.matrix_shapes_mismatch,
+            &["A's columns must equal B's rows"],
+        );
+        // images: a corrupt and a truncated PNG among good ones stop the run, half-written
+        // outputs removed.
+        assert_refusal(&bad.images_bad_pngs, &["bad-", "not a valid PNG"]);
+        let out = &bad.images_bad_pngs_out;
+        assert!(partial_files(out).is_empty(), "{:?}", partial_files(out));
+        for name in ["bad-corrupt.png", "bad-truncated.png"] {
+            assert!(!out.join(name).exists(), "{name} has an output");
+        }
+        // With --keep-going the good ones complete and the bad ones are counted, by name.
+        let kept = &bad.images_keep_going;
+        assert_eq!(kept.status.code(), Some(1), "{}", kept.stderr);
+        let s = parse_summary(&kept.stdout);
+        let good = bad.good_images;
+        assert_eq!((s.items, s.failed), (good + 2, 2), "{}", kept.stderr);
+        assert!(
+            kept.stderr.contains("bad-corrupt.png") && kept.stderr.contains("bad-truncated.png")
+        );
+        let written = &bad.images_keep_going_written;
+        assert_eq!(written.len(), good, "{written:?}");
+        for w in written {
+            let input = bad.inputs.images.join(w.file_name().unwrap());
+            scenarios::images::check_output(&input, w).unwrap();
+        }
+        // A named file that does not exist; outputs that would overwrite the inputs.
+        assert_refusal(&bad.images_missing, &["gone.png", "cannot read"]);
+        assert_refusal(&bad.images_over_inputs, &["overwrite the inputs"]);
+        // Flags out of range.
+        for (args, mentions) in [
+            (&["matrix", "--block-rows", "0"][..], "--block-rows"),
+            (&["matrix", "--workers", "0"], "--workers"),
+            (&["images", "--sigma", "-1"], "--sigma"),
+            (&["images", "--sigma", "lots"], "--sigma"),
+        ] {
+            assert_refused(EXE, &[args, variant].concat(), mentions);
+        }
+    }
 }

@@ -1,8 +1,18 @@
 //! Helpers for the integration tests of every crate: a dev-dependency only, never part of a
-//! binary. They do the plumbing (run a binary with a time limit and parse its summary, start a
-//! server in this process, make small inputs, find a process's children); the assertions stay
-//! in each crate's test files.
+//! binary. They do the plumbing and return what happened; the assertions stay in each crate's
+//! test files, but for a few single-purpose ones with a clear name ([`run::assert_refused`],
+//! [`run::assert_refusal`], [`procs::assert_all_gone`]).
+//!
+//! - [`run`]: run a binary with a time limit, parse its summary, collect `--help`.
+//! - [`io`]: a `downloads`/`requests` server in this process, its reference digests and fault
+//!   plan, and runs against it ([`io::Bench`]) or against nothing.
+//! - [`cpu`]: small `matrix` and `images` inputs with their reference digests, and every bad
+//!   input run against a binary.
+//! - [`procs`]: whether a process is alive, its children, waiting for them.
+//! - [`chat`]: the chat servers' shared checks.
 
 pub mod chat;
+pub mod cpu;
 pub mod io;
+pub mod procs;
 pub mod run;

@@ -1,7 +1,9 @@
-//! `threading spawn` and `threading chat-server --help`, run for real.
+//! `threading spawn` and `threading chat-server --help`, run for real: two hundred threads
+//! sleep at once, a thread that cannot start is a clear error, bad spawn flags are refused,
+//! and `--help` lists both.
 
 use scenarios::digest::Digest;
-use testkit::run::{assert_help_lists, assert_refused, run, run_json};
+use testkit::run::{assert_refused, help, run, run_json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_threading");
 
@@ -69,5 +71,14 @@ fn bad_spawn_flags_are_refused() {
 
 #[test]
 fn help_lists_the_chat_server_and_spawn() {
-    assert_help_lists(EXE, &["chat-server", "spawn"]);
+    let help = help(EXE, &["chat-server", "spawn"]);
+    assert!(help.listing.status.success());
+    for (sub, out) in &help.subcommands {
+        let listing = &help.listing.stdout;
+        assert!(
+            listing.contains(sub),
+            "--help does not list {sub}:\n{listing}"
+        );
+        assert!(out.status.success(), "{sub} --help failed");
+    }
 }
