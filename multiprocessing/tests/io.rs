@@ -228,3 +228,30 @@ fn help_lists_the_io_scenarios() {
         assert!(out.status.success(), "{sub} --help failed");
     }
 }
+
+/// A server whose documents never end is refused at the client's limit, naming the URL and the
+/// limit, instead of being read until memory runs out.
+#[test]
+fn an_endless_document_is_refused_at_the_limit() {
+    let endless = testkit::hostile::against_endless_documents(EXE);
+    for (path, run) in [("/manifest", &endless.downloads), ("/", &endless.requests)] {
+        let out = &run.output;
+        assert_eq!(out.status.code(), Some(1), "{path}: {}", out.stderr);
+        let url = format!("{}{path}", endless.url);
+        assert!(
+            out.stderr.contains(&url) && out.stderr.contains("64 MiB"),
+            "{path}: the error names neither the URL nor the limit:\n{}",
+            out.stderr
+        );
+        assert!(
+            out.elapsed < Duration::from_secs(30),
+            "{path}: {:?}",
+            out.elapsed
+        );
+        assert!(
+            run.peak_rss_kib < 400 * 1024,
+            "{path}: {} KiB of memory for a refused document",
+            run.peak_rss_kib
+        );
+    }
+}

@@ -222,3 +222,62 @@ fn help_lists_the_io_scenarios() {
         assert!(out.status.success(), "{sub} --help failed");
     }
 }
+
+/// A server whose documents never end is refused at the client's limit, naming the URL and the
+/// limit, instead of being read until memory runs out.
+#[test]
+fn an_endless_document_is_refused_at_the_limit() {
+    let endless = testkit::hostile::against_endless_documents(EXE);
+    for (path, run) in [("/manifest", &endless.downloads), ("/", &endless.requests)] {
+        let out = &run.output;
+        assert_eq!(out.status.code(), Some(1), "{path}: {}", out.stderr);
+        let url = format!("{}{path}", endless.url);
+        assert!(
+            out.stderr.contains(&url) && out.stderr.contains("64 MiB"),
+            "{path}: the error names neither the URL nor the limit:\n{}",
+            out.stderr
+        );
+        assert!(
+            out.elapsed < Duration::from_secs(30),
+            "{path}: {:?}",
+            out.elapsed
+        );
+        assert!(
+            run.peak_rss_kib < 400 * 1024,
+            "{path}: {} KiB of memory for a refused document",
+            run.peak_rss_kib
+        );
+    }
+}
+
+/// A server that goes away mid-run: after a few items in a row cannot connect, the rest fail at
+/// once, naming the cause, instead of each spending its whole retry budget (about six minutes
+/// for a thousand items with the default flags).
+#[test]
+fn a_server_that_dies_mid_run_fails_the_rest_fast() {
+    let srv = server::start(&ServeArgs {
+        latency_ms: 20,
+        ..small(1, 0)
+    })
+    .expect("a server");
+    let url = srv.url();
+    let run = std::thread::spawn(move || {
+        testkit::run::run(
+            EXE,
+            &["requests", "--url", &url, "--count", "1000", "--json"],
+        )
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    srv.shutdown();
+    let out = run.join().expect("the run");
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let s = testkit::run::parse_summary(&out.stdout);
+    assert!(s.failed > 900, "{} failed of 1000", s.failed);
+    assert!(
+        out.stderr
+            .contains("not tried: the last 3 items could not connect to the server"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.elapsed < Duration::from_secs(30), "{:?}", out.elapsed);
+}

@@ -13,6 +13,7 @@
 
 pub mod chat;
 pub mod cpu;
+pub mod hostile;
 pub mod io;
 pub mod procs;
 pub mod run;
