@@ -37,7 +37,7 @@ use anyhow::{Context, Result, bail};
 use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
 use scenarios::chat_hub::{self, Out, Registry};
 use scenarios::frame::{read_frame, write_frame};
-use scenarios::spawn::ThreadBudget;
+use scenarios::thread_budget::ThreadBudget;
 use scenarios::{Run, Summary, console, say, usage};
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};

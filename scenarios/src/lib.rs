@@ -15,7 +15,8 @@
 //! - the I/O-bound scenarios: what the local HTTP server sends ([`wire`]) and the client side
 //!   ([`fetch`]);
 //! - the chat server's protocol ([`chat`]), the client list the servers share ([`chat_hub`]),
-//!   and the measuring behind `spawn` ([`spawn`]).
+//!   the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
+//!   start ([`thread_budget`]).
 //!
 //! The tools that only the harness and the tests need (the HTTP server, the chat load client,
 //! the report and its charts) live in the `decision-table` crate, so none of their weight is in
@@ -36,6 +37,7 @@ pub mod items;
 pub mod matrix;
 pub mod rng;
 pub mod spawn;
+pub mod thread_budget;
 pub mod usage;
 pub mod wire;
 

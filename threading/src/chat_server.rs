@@ -32,7 +32,7 @@ use crate::MODEL;
 use anyhow::Result;
 use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
 use scenarios::chat_hub::{self, Out, Registry};
-use scenarios::spawn::ThreadBudget;
+use scenarios::thread_budget::ThreadBudget;
 use scenarios::{Run, Summary, say};
 use std::io::{BufReader, ErrorKind, Write};
 use std::net::{Shutdown, TcpStream};
