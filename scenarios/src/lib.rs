@@ -14,8 +14,9 @@
 //!   ([`images`]);
 //! - the I/O-bound scenarios: what the local HTTP server sends ([`wire`]) and the client side
 //!   ([`fetch`]);
-//! - the chat server's protocol ([`chat`]), the client list the servers share ([`chat_hub`]),
-//!   the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
+//! - the chat servers' protocol and what they share beside it: how they listen and stop, the
+//!   list of clients with a bounded queue each, what they count ([`chat`]);
+//! - the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
 //!   start ([`thread_budget`]).
 //!
 //! The tools that only the harness and the tests need (the HTTP server, the chat load client,
@@ -24,7 +25,6 @@
 
 pub mod chapter;
 pub mod chat;
-pub mod chat_hub;
 pub mod cli;
 pub mod console;
 pub mod contract;

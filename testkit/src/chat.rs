@@ -269,9 +269,7 @@ pub fn slow_reader_does_not_stall_the_others(exe: &str, notice: &str) {
     drop(slow);
     let (status, summary) = server.stop();
     assert!(status.success());
-    let told =
-        summary.extra["kicked"].as_u64().unwrap() + summary.extra["missed"].as_u64().unwrap();
-    assert!(told > 0, "{summary:?}");
+    assert!(summary.extra["kicked"].as_u64().unwrap() > 0, "{summary:?}");
 }
 
 /// An overlong line and a non-UTF-8 line: each sender gets its error line and is disconnected;
