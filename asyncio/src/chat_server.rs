@@ -47,10 +47,7 @@ pub fn run(args: &ChatServerArgs) -> Result<Summary> {
         .context("cannot start the tokio runtime")?;
     let acceptor = runtime.block_on(AsyncAcceptor::listen(MODEL, args.addr))?;
     let counters = Arc::new(Counters::default());
-    let registry = Arc::new(Registry::<TaskQueue>::new(
-        args.queue,
-        Arc::clone(&counters),
-    ));
+    let registry = Arc::new(Registry::<TaskQueue>::new(args.queue, &counters));
     runtime.block_on(acceptor.serve(&counters, |stream| accept(stream, &registry)));
     registry.close_all(chat::SHUTDOWN);
     // The runtime's threads carry on with the clients' tasks while this one waits.

@@ -64,10 +64,7 @@ pub fn run(args: &ChatServerArgs) -> Result<Summary> {
     let run = Run::start("chat", MODEL, "processes", 0, 0);
     let acceptor = Acceptor::listen(MODEL, args.addr, || {})?;
     let counters = Arc::new(Counters::default());
-    let registry = Arc::new(Registry::<ThreadQueue>::new(
-        args.queue,
-        Arc::clone(&counters),
-    ));
+    let registry = Arc::new(Registry::<ThreadQueue>::new(args.queue, &counters));
     let children: Children = Arc::default();
     let budget = Arc::new(ThreadBudget::of_this_process());
     // Children are started from this thread, which lives as long as the server:

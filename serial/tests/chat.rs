@@ -113,7 +113,10 @@ fn a_client_vanishing_mid_line_frees_the_server() {
 fn shutdown_tells_the_client(ctrl_c: bool) {
     let server = Server::start_in_own_group(EXE, &[]);
     let mut client = Client::connect(server.addr);
-    assert!(server.children().is_empty(), "one process, nothing to leave behind");
+    assert!(
+        server.children().is_empty(),
+        "one process, nothing to leave behind"
+    );
     if ctrl_c {
         server.ctrl_c();
     } else {

@@ -49,10 +49,7 @@ pub fn run(args: &ChatServerArgs) -> Result<Summary> {
     let run = Run::start("chat", MODEL, "threads", 0, 0);
     let acceptor = Acceptor::listen(MODEL, args.addr, || {})?;
     let counters = Arc::new(Counters::default());
-    let registry = Arc::new(Registry::<ThreadQueue>::new(
-        args.queue,
-        Arc::clone(&counters),
-    ));
+    let registry = Arc::new(Registry::<ThreadQueue>::new(args.queue, &counters));
     let budget = Arc::new(ThreadBudget::of_this_process());
     acceptor.serve(&counters, |stream| accept(stream, &registry, &budget));
     registry.close_all(chat::SHUTDOWN);

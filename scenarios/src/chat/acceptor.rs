@@ -209,7 +209,8 @@ pub fn wake_acceptor(addr: SocketAddr) {
 /// Write a client's last line, then close: stop sending, and read and discard what it still
 /// sends for at most [`super::LINGER`] (see there why) before closing for good. For the serial
 /// server, whose one thread both reads and writes.
-pub fn close_with(stream: &mut TcpStream, last: &str) {
+pub fn close_with(stream: &TcpStream, last: &str) {
+    let mut stream = stream;
     let linger = super::LINGER;
     let _ = stream.set_write_timeout(Some(linger));
     let _ = stream.write_all(last.as_bytes());

@@ -197,13 +197,14 @@ pub struct Registry<Q: Outbox> {
 }
 
 impl<Q: Outbox> Registry<Q> {
-    /// An empty list whose clients' queues hold `capacity` lines each.
-    pub fn new(capacity: usize, counters: Arc<Counters>) -> Self {
+    /// An empty list whose clients' queues hold `capacity` lines each; what happens to them
+    /// is counted in `counters`.
+    pub fn new(capacity: usize, counters: &Arc<Counters>) -> Self {
         Self {
             peers: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             capacity,
-            counters,
+            counters: Arc::clone(counters),
         }
     }
 
@@ -335,7 +336,7 @@ mod tests {
     }
 
     fn relays_to_everyone_but_the_sender_after_the_welcome<Q: Outbox>() {
-        let r = Registry::<Q>::new(8, Arc::default());
+        let r = Registry::<Q>::new(8, &Arc::default());
         let (a, b) = (r.next_id(), r.next_id());
         let (mut qa, mut qb) = (r.join(a), r.join(b));
         assert!(r.relay(a, "hi"));
@@ -348,7 +349,7 @@ mod tests {
     for_both_queues!(relays_to_everyone_but_the_sender_after_the_welcome);
 
     fn a_client_that_falls_behind_is_cut_off_with_a_notice<Q: Outbox>() {
-        let r = Registry::<Q>::new(3, Arc::default());
+        let r = Registry::<Q>::new(3, &Arc::default());
         let (a, slow) = (r.next_id(), r.next_id());
         let _qa = r.join(a);
         let mut qs = r.join(slow);
@@ -366,7 +367,7 @@ mod tests {
     for_both_queues!(a_client_that_falls_behind_is_cut_off_with_a_notice);
 
     fn shutting_down_keeps_what_is_due_then_says_goodbye<Q: Outbox>() {
-        let r = Registry::<Q>::new(3, Arc::default());
+        let r = Registry::<Q>::new(3, &Arc::default());
         let (a, b) = (r.next_id(), r.next_id());
         let (_qa, mut qb) = (r.join(a), r.join(b));
         assert!(r.relay(a, "last words"));
@@ -384,7 +385,7 @@ mod tests {
     for_both_queues!(shutting_down_keeps_what_is_due_then_says_goodbye);
 
     fn a_full_queue_at_shutdown_gets_only_the_goodbye<Q: Outbox>() {
-        let r = Registry::<Q>::new(2, Arc::default());
+        let r = Registry::<Q>::new(2, &Arc::default());
         let (a, b) = (r.next_id(), r.next_id());
         let (_qa, mut qb) = (r.join(a), r.join(b));
         // The welcome and one message fill b's queue.
@@ -395,7 +396,7 @@ mod tests {
     for_both_queues!(a_full_queue_at_shutdown_gets_only_the_goodbye);
 
     fn a_bad_line_s_sender_gets_its_error_after_nothing_else<Q: Outbox>() {
-        let r = Registry::<Q>::new(8, Arc::default());
+        let r = Registry::<Q>::new(8, &Arc::default());
         let (a, b) = (r.next_id(), r.next_id());
         let (_qa, mut qb) = (r.join(a), r.join(b));
         assert!(r.relay(a, "queued before"));
@@ -409,7 +410,7 @@ mod tests {
     /// A writer task waiting on an empty queue wakes for the last line, then ends.
     #[tokio::test]
     async fn a_waiting_task_wakes_for_its_last_line() {
-        let r = Arc::new(Registry::<TaskQueue>::new(4, Arc::default()));
+        let r = Arc::new(Registry::<TaskQueue>::new(4, &Arc::default()));
         let id = r.next_id();
         let mut inbox = r.join(id);
         assert_eq!(
