@@ -84,9 +84,12 @@ impl Acceptor {
                 Ok((stream, _)) if self.reserve.lent() => {
                     turn_away(&stream, counters, &out_of_files());
                     drop(stream);
-                    self.reserve.take_back();
+                    self.reserve.refill();
                 }
-                Ok((stream, _)) => serve(stream),
+                Ok((stream, _)) => {
+                    self.reserve.refill();
+                    serve(stream);
+                }
                 // The next accept takes the newcomer with the descriptor this frees.
                 Err(e) if is_out_of_files(&e) && self.reserve.lend() => {}
                 Err(e) if is_out_of_files(&e) => {
@@ -134,23 +137,24 @@ impl Reserve {
         self.lent
     }
 
-    /// Take the descriptor back, now that the turned-away newcomer's is closed.
-    pub(super) fn take_back(&mut self) {
+    /// Hold a descriptor in reserve again: after a turned-away newcomer's is closed, or after
+    /// an ordinary accept if the reserve could not be taken back before (another thread took
+    /// the descriptor freed for it). Costs nothing when the reserve is held.
+    pub(super) fn refill(&mut self) {
         self.lent = false;
         if self.file.is_none() {
             self.file = File::open("/dev/null").ok();
         }
     }
 
-    /// Out of descriptors with none in reserve (another thread took the one freed for it):
-    /// newcomers wait in the listen queue until a client leaves. Say so once, try to take the
-    /// reserve back for next time.
+    /// Out of descriptors with none in reserve: newcomers wait in the listen queue until a
+    /// client leaves. Say so once.
     pub(super) fn no_reserve(&mut self, e: &io::Error) {
         if !self.said_missing {
             self.said_missing = true;
             say!("cannot accept a connection ({e}), and no descriptor is left to say so");
         }
-        self.take_back();
+        self.refill();
     }
 }
 

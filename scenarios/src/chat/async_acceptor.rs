@@ -64,9 +64,12 @@ impl AsyncAcceptor {
                 // Accepted with the reserve's descriptor: there is no room for this one.
                 Ok((stream, _)) if self.reserve.lent() => {
                     turn_away(stream, counters, &out_of_files()).await;
-                    self.reserve.take_back();
+                    self.reserve.refill();
                 }
-                Ok((stream, _)) => serve(stream),
+                Ok((stream, _)) => {
+                    self.reserve.refill();
+                    serve(stream);
+                }
                 // The next accept takes the newcomer with the descriptor this frees.
                 Err(e) if is_out_of_files(&e) && self.reserve.lend() => {}
                 Err(e) if is_out_of_files(&e) => {
