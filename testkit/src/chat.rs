@@ -4,6 +4,9 @@
 //! load client's runs ([`decision_table::chat_load`], run in the test process), stop the server
 //! and collect its summary and log. The checks themselves are in each crate's `tests/chat.rs`,
 //! where a reader sees them; a server is never left behind (SIGKILL on drop if a check failed).
+//!
+//! Run through those tests: `cargo test -p threading --test chat` (or serial, multiprocessing,
+//! asyncio).
 
 use decision_table::chat_load::ChatLoadArgs;
 use scenarios::Summary;
