@@ -18,10 +18,11 @@
 //! - parent -> child: `D` + bytes to write to the client (relayed lines, gathered). The parent
 //!   closing its end means "say nothing more and close".
 //!
-//! In the parent, each child has a reading and a writing thread and a bounded queue in the
-//! same registry as the threading server ([`Registry`]): a child whose client stops reading is
-//! cut off with a notice when its queue overflows, and nobody else waits for it. Inside the
-//! child, one thread reads the client and one writes to it.
+//! This file is the parent's side; the child's is `chat_child.rs`. In the parent, each child
+//! has a reading and a writing thread and a bounded queue in the same registry as the threading
+//! server ([`Registry`]): a child whose client stops reading is cut off with a notice when its
+//! queue overflows, and nobody else waits for it. Inside the child, one thread reads the client
+//! and one writes to it.
 //!
 //! Children never outlive the parent: they die with it (`PR_SET_PDEATHSIG`), check it is still
 //! there when they start, and exit when their channel to it ends. They ignore Ctrl-C (the
@@ -32,17 +33,18 @@
 //! model costs.
 
 use crate::MODEL;
+use crate::chat_child::{BAD, DATA, GONE, LINE, PEAK};
 use crate::child::PARENT_PID_ENV;
 use anyhow::{Context, Result, bail};
-use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
-use scenarios::chat_hub::{self, Out, Registry};
+use scenarios::chat::registry::{self, ThreadInbox, ThreadQueue};
+use scenarios::chat::{self, Acceptor, ChatServerArgs, Counters, Registry};
 use scenarios::frame::{read_frame, write_frame};
-use scenarios::spawn::ThreadBudget;
-use scenarios::{Label, Run, Summary, console, say, usage};
+use scenarios::thread_budget::ThreadBudget;
+use scenarios::{Label, Run, Summary, say, usage};
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -61,15 +63,17 @@ static SPANS: LazyLock<usage::ChildSpans> = LazyLock::new(usage::ChildSpans::def
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
     let run = Run::start("chat", Label::new(MODEL, "processes", 0), 0);
     let acceptor = Acceptor::listen(MODEL, args.addr, || {})?;
-    let stats = Arc::new(Stats::default());
-    let registry = Arc::new(Registry::new(args.queue, Arc::clone(&stats)));
+    let counters = Arc::new(Counters::default());
+    let registry = Arc::new(Registry::<ThreadQueue>::new(args.queue, &counters));
     let children: Children = Arc::default();
     let budget = Arc::new(ThreadBudget::of_this_process());
     // Children are started from this thread, which lives as long as the server:
     // PR_SET_PDEATHSIG fires when the thread that started a child ends.
-    acceptor.serve(|stream| accept(stream, &registry, &children, &budget));
+    acceptor.serve(&counters, |stream| {
+        accept(stream, &registry, &children, &budget)
+    });
     registry.close_all(chat::SHUTDOWN);
-    if !stats.wait_until_empty(chat::LINGER + Duration::from_secs(2)) {
+    if !counters.wait_until_empty(chat::LINGER + Duration::from_secs(2)) {
         let stuck: Vec<u32> = children
             .lock()
             .expect("children")
@@ -86,20 +90,19 @@ pub fn run(args: &ChatServerArgs) -> Result<Summary> {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-        stats.wait_until_empty(Duration::from_secs(2));
+        counters.wait_until_empty(Duration::from_secs(2));
     }
     usage::add_child_peak(SPANS.concurrent_peak_kib());
-    Ok(stats.finish(run))
+    Ok(counters.finish(run))
 }
 
 /// Start a child for a new connection, and the parent's two threads that serve it.
 fn accept(
     stream: TcpStream,
-    registry: &Arc<Registry>,
+    registry: &Arc<Registry<ThreadQueue>>,
     children: &Children,
     budget: &Arc<ThreadBudget>,
 ) {
-    let stats = registry.stats();
     let id = registry.next_id();
     // Two parent threads per child, counted before they start (see ThreadBudget).
     let child = if budget.try_take(2) {
@@ -113,12 +116,8 @@ fn accept(
     } else {
         Err(anyhow::anyhow!(budget.exhausted()))
     };
-    match child {
-        Ok(()) => {}
-        Err(e) => {
-            stats.turned_away(&format!("{e:#}"));
-            chat::refuse(stream, &chat::full(&format!("{e:#}")));
-        }
+    if let Err(e) = child {
+        chat::turn_away(&stream, registry.counters(), &format!("{e:#}"));
     }
 }
 
@@ -146,8 +145,8 @@ fn serve_child(
     id: u64,
     mut child: Child,
     channel: UnixStream,
-    queue: crossbeam_channel::Receiver<Out>,
-    registry: &Arc<Registry>,
+    queue: ThreadInbox,
+    registry: &Arc<Registry<ThreadQueue>>,
     children: &Children,
     budget: &Arc<ThreadBudget>,
 ) -> Result<()> {
@@ -158,7 +157,7 @@ fn serve_child(
         let writer = thread::Builder::new()
             .name(format!("to-{id}"))
             .stack_size(STACK)
-            .spawn(move || write_to_child(out, queue, registry_.stats()))?;
+            .spawn(move || write_to_child(out, queue, registry_.counters()))?;
         let (registry, children_, budget_) = (
             Arc::clone(registry),
             Arc::clone(children),
@@ -168,12 +167,12 @@ fn serve_child(
             .name(format!("from-{id}"))
             .stack_size(STACK)
             .spawn(move || {
-                registry.stats().joined();
+                registry.counters().joined();
                 read_from_child(id, &mut child, started, channel, &registry);
                 let _ = writer.join();
                 children_.lock().expect("children").remove(&id);
                 budget_.give_back(2);
-                registry.stats().left();
+                registry.counters().left();
             })?;
         std::io::Result::Ok(())
     })();
@@ -195,13 +194,13 @@ fn serve_child(
 
 /// Drain a child's queue into its channel until the queue closes, then close the channel:
 /// the child sends what it has and closes its client.
-fn write_to_child(channel: UnixStream, queue: crossbeam_channel::Receiver<Out>, stats: &Stats) {
+fn write_to_child(channel: UnixStream, mut queue: ThreadInbox, counters: &Counters) {
     let mut out = BufWriter::new(&channel);
     let (mut lines, mut frame) = (Vec::new(), Vec::new());
     while let Ok(first) = queue.recv() {
-        let messages = chat_hub::gather(first, &queue, &mut lines);
+        let messages = registry::gather(first, &mut queue, &mut lines);
         frame.clear();
-        frame.push(b'D');
+        frame.push(DATA);
         frame.extend_from_slice(&lines);
         if write_frame(&mut out, &frame)
             .and_then(|()| out.flush())
@@ -210,7 +209,7 @@ fn write_to_child(channel: UnixStream, queue: crossbeam_channel::Receiver<Out>, 
             break;
         }
         // Handed to the child, which writes it to its client next.
-        Stats::count(&stats.deliveries, messages);
+        Counters::count(&counters.deliveries, messages);
     }
     drop(out);
     let _ = channel.shutdown(Shutdown::Write);
@@ -222,25 +221,25 @@ fn read_from_child(
     child: &mut Child,
     started: Instant,
     channel: UnixStream,
-    registry: &Registry,
+    registry: &Registry<ThreadQueue>,
 ) {
-    let stats = registry.stats();
+    let counters = registry.counters();
     let mut input = BufReader::new(channel);
     let mut peak = None;
     while let Ok(Some(frame)) = read_frame(&mut input) {
         let (tag, body) = frame.split_first().unwrap_or((&0, &[]));
-        match tag {
+        match *tag {
             // The child checked it is UTF-8.
-            b'L' => {
+            LINE => {
                 registry.relay(id, &String::from_utf8_lossy(body));
             }
-            b'B' => {
+            BAD => {
                 if registry.cut_off(id, &String::from_utf8_lossy(body)) {
-                    Stats::count(&stats.bad_lines, 1);
+                    Counters::count(&counters.bad_lines, 1);
                 }
             }
-            b'G' => registry.leave(id),
-            b'P' => peak = body.try_into().ok().map(u64::from_le_bytes),
+            GONE => registry.leave(id),
+            PEAK => peak = body.try_into().ok().map(u64::from_le_bytes),
             _ => break,
         }
     }
@@ -249,95 +248,4 @@ fn read_from_child(
     let peak = peak.or_else(|| usage::peak_rss_kib_of(child.id()));
     let _ = child.wait();
     SPANS.record(started, peak.unwrap_or(0));
-}
-
-/// The hidden `chat-child` subcommand: serve the client on stdin, talk to the parent on stdout.
-pub fn child() -> Result<()> {
-    // Stdout is the channel to the parent: human lines must go to stderr.
-    console::set_json(true);
-    crate::child_main::tie_to_parent()?;
-    let tcp = TcpStream::from(
-        std::io::stdin()
-            .as_fd()
-            .try_clone_to_owned()
-            .context("stdin is not the client's socket")?,
-    );
-    let parent = UnixStream::from(
-        std::io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .context("stdout is not the channel to the parent")?,
-    );
-    let _ = tcp.set_nodelay(true);
-    tcp.set_write_timeout(Some(chat::WRITE_STALL))?;
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
-    let reader = {
-        let (tcp, parent) = (tcp.try_clone()?, parent.try_clone()?);
-        thread::Builder::new()
-            .name("client-reader".into())
-            .spawn(move || {
-                let parent = read_client(tcp, parent);
-                let _ = done_tx.send(());
-                parent
-            })?
-    };
-    // This thread: whatever the parent sends goes to the client, until the parent closes.
-    let mut frames = BufReader::new(parent.try_clone()?);
-    let mut out = &tcp;
-    while let Ok(Some(frame)) = read_frame(&mut frames) {
-        match frame.split_first() {
-            Some((b'D', bytes)) if out.write_all(bytes).is_ok() => {}
-            // The client stopped taking data (WRITE_STALL) or went away.
-            _ => break,
-        }
-    }
-    // Say no more, give the client a moment to read it and close, then stop reading too.
-    let _ = tcp.shutdown(Shutdown::Write);
-    let _ = done_rx.recv_timeout(chat::LINGER);
-    let _ = tcp.shutdown(Shutdown::Read);
-    let mut parent = reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("the reading thread panicked"))?;
-    let mut peak = vec![b'P'];
-    peak.extend_from_slice(&usage::own_peak_rss_kib().to_le_bytes());
-    // If the parent is gone there is nobody to tell.
-    let _ = write_frame(&mut parent, &peak).and_then(|()| parent.flush());
-    Ok(())
-}
-
-/// The child's reading thread: pass the client's lines to the parent until it leaves. After a
-/// bad line, pass the error instead and drop whatever else comes. Hands the channel back.
-fn read_client(tcp: TcpStream, parent: UnixStream) -> BufWriter<UnixStream> {
-    let mut reader = BufReader::with_capacity(chat::READ_BUFFER, tcp);
-    let mut to_parent = BufWriter::new(parent);
-    let mut buf = Vec::new();
-    let mut frame = Vec::new();
-    let mut closing = false;
-    loop {
-        frame.clear();
-        match chat::read_line(&mut reader, &mut buf) {
-            Ok(Line::Text(_)) if closing => continue,
-            Ok(Line::Text(text)) => {
-                frame.push(b'L');
-                frame.extend_from_slice(text.as_bytes());
-            }
-            Ok(bad @ (Line::TooLong | Line::NotUtf8)) if !closing => {
-                closing = true;
-                frame.push(b'B');
-                frame.extend_from_slice(bad.error().expect("a bad line").as_bytes());
-            }
-            Ok(Line::TooLong | Line::NotUtf8) => continue,
-            Ok(Line::End | Line::EndMidLine) | Err(_) => break,
-        }
-        // Send at once, unless another whole line is already here to go with it (then the
-        // next read does not wait for the client).
-        let more = !closing && reader.buffer().contains(&b'\n');
-        let sent = write_frame(&mut to_parent, &frame)
-            .and_then(|()| if more { Ok(()) } else { to_parent.flush() });
-        if sent.is_err() {
-            break;
-        }
-    }
-    let _ = write_frame(&mut to_parent, b"G").and_then(|()| to_parent.flush());
-    to_parent
 }

@@ -24,6 +24,7 @@ use scenarios::matrix::MatrixArgs;
 use std::process::ExitCode;
 
 mod cakes;
+mod chat_child;
 mod chat_server;
 mod child;
 mod child_main;
@@ -119,7 +120,7 @@ fn main() -> ExitCode {
         }
         Command::ChatServer(args) => chat_server::run(&args),
         Command::ChatChild => {
-            return match chat_server::child() {
+            return match chat_child::run() {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("chat child {}: {e:#}", std::process::id());

@@ -141,7 +141,15 @@ fn more_processes_than_the_machine_holds_are_refused_before_any_starts() {
     assert_refused(EXE, &["workers", "--workers", "10000"], "use at most");
     assert_refused(
         EXE,
-        &["map", "--workers", "10000", "--tasks", "10000", "--rounds", "1"],
+        &[
+            "map",
+            "--workers",
+            "10000",
+            "--tasks",
+            "10000",
+            "--rounds",
+            "1",
+        ],
         "use at most",
     );
 }

@@ -14,8 +14,10 @@
 //!   ([`images`]);
 //! - the I/O-bound scenarios: what the local HTTP server sends ([`wire`]) and the client side
 //!   ([`fetch`]);
-//! - the chat server's protocol ([`chat`]), the client list the servers share ([`chat_hub`]),
-//!   and the measuring behind `spawn` ([`spawn`]).
+//! - the chat servers' protocol and what they share beside it: how they listen and stop, the
+//!   list of clients with a bounded queue each, what they count ([`chat`]);
+//! - the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
+//!   start ([`thread_budget`]).
 //!
 //! The tools that only the harness and the tests need (the HTTP server, the chat load client,
 //! the report and its charts) live in the `decision-table` crate, so none of their weight is in
@@ -23,7 +25,6 @@
 
 pub mod chapter;
 pub mod chat;
-pub mod chat_hub;
 pub mod cli;
 pub mod console;
 pub mod contract;
@@ -39,6 +40,7 @@ pub mod outcome;
 pub mod progress;
 pub mod rng;
 pub mod spawn;
+pub mod thread_budget;
 pub mod usage;
 pub mod wire;
 

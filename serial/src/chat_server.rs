@@ -16,7 +16,7 @@
 
 use crate::MODEL;
 use anyhow::Result;
-use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
+use scenarios::chat::{self, Acceptor, ChatServerArgs, Counters, Line};
 use scenarios::{Label, Run, Summary};
 use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpStream};
@@ -35,47 +35,44 @@ pub fn run(args: &ChatServerArgs) -> Result<Summary> {
             let _ = client.shutdown(Shutdown::Both);
         }
     })?;
-    let stats = Stats::default();
+    let counters = Counters::default();
     let mut next_id = 1;
     let stopping = acceptor.stop_flag();
-    acceptor.serve(|mut stream| {
+    acceptor.serve(&counters, |stream| {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_write_timeout(Some(chat::WRITE_STALL));
         *current.lock().expect("current client") = stream.try_clone().ok();
         // The signal may have come between the accept and the line above.
         if stopping.load(Ordering::SeqCst) {
-            chat::close_with(&mut stream, chat::SHUTDOWN);
+            chat::close_with(&stream, chat::SHUTDOWN);
             return;
         }
-        serve(stream, next_id, &stats);
+        connection(stream, next_id, &counters);
         next_id += 1;
         current.lock().expect("current client").take();
     });
-    Ok(stats.finish(run))
+    Ok(counters.finish(run))
 }
 
-/// Serve one client until it leaves.
-fn serve(mut stream: TcpStream, id: u64, stats: &Stats) {
-    stats.joined();
-    let Ok(input) = stream.try_clone() else {
-        stats.left();
-        return;
-    };
-    if stream.write_all(chat::welcome(id).as_bytes()).is_ok() {
-        let mut reader = BufReader::with_capacity(chat::READ_BUFFER, input);
-        let mut buf = Vec::new();
-        loop {
-            match chat::read_line(&mut reader, &mut buf) {
-                // Every other connected client gets the line: there are none.
-                Ok(Line::Text(_)) => Stats::count(&stats.lines_in, 1),
-                Ok(bad @ (Line::TooLong | Line::NotUtf8)) => {
-                    Stats::count(&stats.bad_lines, 1);
-                    chat::close_with(&mut stream, bad.error().expect("a bad line"));
-                    break;
-                }
-                Ok(Line::End | Line::EndMidLine) | Err(_) => break,
+/// One connection: relay its lines until it leaves.
+fn connection(stream: TcpStream, id: u64, counters: &Counters) {
+    let mut out = &stream;
+    counters.joined();
+    // A client that is gone already fails the first read below too.
+    let _ = out.write_all(chat::welcome(id).as_bytes());
+    let mut reader = BufReader::with_capacity(chat::READ_BUFFER, &stream);
+    let mut buf = Vec::new();
+    loop {
+        match chat::read_line(&mut reader, &mut buf) {
+            // Every other connected client gets the line: there are none.
+            Ok(Line::Text(_)) => Counters::count(&counters.lines_in, 1),
+            Ok(bad @ (Line::TooLong | Line::NotUtf8)) => {
+                Counters::count(&counters.bad_lines, 1);
+                chat::close_with(&stream, bad.error().expect("a bad line"));
+                break;
             }
+            Ok(Line::End | Line::EndMidLine) | Err(_) => break,
         }
     }
-    stats.left();
+    counters.left();
 }

@@ -1,10 +1,16 @@
 //! The serial chat server, run for real: it serves one client at a time, so the checks the
-//! other crates share (`testkit::chat`) are done here one client after another.
+//! other crates' `tests/chat.rs` make are made here one client after another;
+//! `testkit::chat` does the plumbing.
+//!
+//! ```text
+//! cargo test -p serial --test chat
+//! ```
 
 use decision_table::chat_load::{self, ChatLoadArgs};
 use scenarios::chat::{self, Incoming};
 use std::time::Duration;
-use testkit::chat::{self as testing, Client, Server};
+use testkit::chat::{self as kit, Client, Launch, Server};
+use testkit::run::assert_refused;
 
 const EXE: &str = env!("CARGO_BIN_EXE_serial");
 
@@ -73,13 +79,7 @@ fn the_load_client_shows_everyone_else_waiting() {
 #[test]
 fn a_bad_line_disconnects_its_sender_and_the_next_client_is_served() {
     let server = Server::start(EXE, &[]);
-    for (bad, error) in [
-        (
-            [b"a".repeat(chat::MAX_LINE + 100), b"\n".to_vec()].concat(),
-            chat::TOO_LONG,
-        ),
-        (b"caf\xe9 latin-1\n".to_vec(), chat::NOT_UTF8),
-    ] {
+    for (bad, error) in kit::bad_lines() {
         let mut culprit = Client::connect(server.addr);
         culprit.send(&bad);
         assert_eq!(culprit.rest(), vec![error.trim_end().to_string()]);
@@ -107,17 +107,65 @@ fn a_client_vanishing_mid_line_frees_the_server() {
     assert_eq!(summary.extra["lines_in"], 0);
 }
 
+/// SIGTERM, or Ctrl-C (SIGINT to the server's process group, as a terminal sends it): the
+/// client being served gets the shutdown notice and the end of the connection, and the server
+/// exits 0.
+fn shutdown_tells_the_client(ctrl_c: bool) {
+    let server = Server::start_in_own_group(EXE, &[]);
+    let mut client = Client::connect(server.addr);
+    assert!(
+        server.children().is_empty(),
+        "one process, nothing to leave behind"
+    );
+    if ctrl_c {
+        server.ctrl_c();
+    } else {
+        server.sigterm();
+    }
+    assert_eq!(client.rest(), vec![chat::SHUTDOWN.trim_end().to_string()]);
+    let (status, summary) = server.wait();
+    assert!(status.success(), "{status}");
+    assert_eq!(summary.extra["clients_served"], 1);
+}
+
 #[test]
 fn sigterm_tells_the_client_and_exits_0() {
-    testing::shutdown_tells_every_client(EXE, 1, false);
+    shutdown_tells_the_client(false);
 }
 
 #[test]
 fn ctrl_c_tells_the_client_and_exits_0() {
-    testing::shutdown_tells_every_client(EXE, 1, true);
+    shutdown_tells_the_client(true);
 }
 
 #[test]
 fn bad_server_flags_are_refused() {
-    testing::bad_server_flags_are_refused(EXE);
+    assert_refused(EXE, &["chat-server", "--addr", "localhost"], "--addr");
+    assert_refused(EXE, &["chat-server", "--queue", "0"], "--queue");
+    assert_refused(EXE, &["chat-server", "--queue", "-4"], "--queue");
+    // An address that is taken: a clear error, not a panic.
+    let (_taken, addr) = kit::taken_address();
+    assert_refused(EXE, &["chat-server", "--addr", &addr], "in use");
+}
+
+/// Listening on every interface is allowed, with a warning after the address line; on
+/// loopback (the default) there is no warning.
+#[test]
+fn listening_beyond_this_machine_comes_with_a_warning() {
+    let open = Server::launch(
+        EXE,
+        Launch {
+            addr: "0.0.0.0:0",
+            ..Launch::default()
+        },
+    );
+    let quiet = Server::start(EXE, &[]);
+    let (status, _, log) = open.stop_with_log();
+    assert!(status.success());
+    assert!(log[0].contains("listening on 0.0.0.0:"), "{log:#?}");
+    assert!(log[1].starts_with("warning: "), "{log:#?}");
+    assert!(log[1].contains("every network interface"), "{log:#?}");
+    let (status, _, log) = quiet.stop_with_log();
+    assert!(status.success());
+    assert!(!log.iter().any(|l| l.contains("warning")), "{log:#?}");
 }

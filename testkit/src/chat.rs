@@ -1,9 +1,14 @@
-//! The chat servers' integration tests, written once: every crate's `tests/chat.rs` starts its
-//! real binary's `chat-server` on 127.0.0.1:0 as a child process and runs these checks against
-//! it, with raw sockets and with the load client ([`decision_table::chat_load`]) in the test process.
-//! Every server is stopped (SIGTERM, or SIGKILL if a check failed) before the check returns.
+//! The plumbing of the chat servers' integration tests: start a crate's real `chat-server` as a
+//! child process of the test (on 127.0.0.1:0 unless told otherwise, with a lower open-file
+//! limit if asked) and read its address, drive hand-made clients over raw sockets, shape the
+//! load client's runs ([`decision_table::chat_load`], run in the test process), stop the server
+//! and collect its summary and log. The checks themselves are in each crate's `tests/chat.rs`,
+//! where a reader sees them; a server is never left behind (SIGKILL on drop if a check failed).
+//!
+//! Run through those tests: `cargo test -p threading --test chat` (or serial, multiprocessing,
+//! asyncio).
 
-use decision_table::chat_load::{self, ChatLoadArgs};
+use decision_table::chat_load::ChatLoadArgs;
 use scenarios::Summary;
 use scenarios::chat::{self, Incoming};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,35 +18,88 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Long enough for a loaded CI machine, short enough that a hang fails the test quickly.
-const PATIENCE: Duration = Duration::from_secs(20);
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// How to start a server: `Launch::default()` is `chat-server --addr 127.0.0.1:0 --json`.
+#[derive(Debug, Clone)]
+pub struct Launch<'a> {
+    /// `--addr`.
+    pub addr: &'a str,
+    /// In a process group of its own, as a terminal would start it: Ctrl-C there is SIGINT to
+    /// the whole group ([`Server::ctrl_c`]).
+    pub own_group: bool,
+    /// Start it under `prlimit --nofile=N:N`, so it runs out of file descriptors after a few
+    /// dozen clients (soft and hard: the server raises its soft limit to the hard one).
+    pub open_files: Option<u64>,
+    /// More flags after those.
+    pub extra: &'a [&'a str],
+}
+
+impl Default for Launch<'_> {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:0",
+            own_group: false,
+            open_files: None,
+            extra: &[],
+        }
+    }
+}
 
 /// A chat server running as a child process of the test.
 pub struct Server {
     child: Child,
+    /// Where to connect (loopback, if it listens on every interface).
     pub addr: SocketAddr,
     stdout: Option<std::thread::JoinHandle<String>>,
     stderr: mpsc::Receiver<String>,
+    /// The human lines (stderr in `--json` mode) read so far; the announcement first.
+    log: Vec<String>,
 }
 
 impl Server {
     /// Start `exe chat-server --addr 127.0.0.1:0 --json <extra>` and wait for its address.
     pub fn start(exe: &str, extra: &[&str]) -> Server {
-        Self::spawn(Command::new(exe), extra)
+        Self::launch(
+            exe,
+            Launch {
+                extra,
+                ..Launch::default()
+            },
+        )
     }
 
-    /// The same, in a process group of its own, as a terminal would start it: Ctrl-C there
-    /// is SIGINT to the whole group ([`Server::ctrl_c`]).
+    /// The same, in a process group of its own (see [`Launch::own_group`]).
     pub fn start_in_own_group(exe: &str, extra: &[&str]) -> Server {
-        use std::os::unix::process::CommandExt;
-        let mut cmd = Command::new(exe);
-        cmd.process_group(0);
-        Self::spawn(cmd, extra)
+        Self::launch(
+            exe,
+            Launch {
+                own_group: true,
+                extra,
+                ..Launch::default()
+            },
+        )
     }
 
-    fn spawn(mut cmd: Command, extra: &[&str]) -> Server {
+    /// Start the server as `how` says and wait for its address.
+    pub fn launch(exe: &str, how: Launch) -> Server {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = match how.open_files {
+            // prlimit sets the limit and then runs the server in its own process: the pid is
+            // the server's.
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        if how.own_group {
+            cmd.process_group(0);
+        }
         let mut child = cmd
-            .args(["chat-server", "--addr", "127.0.0.1:0", "--json"])
-            .args(extra)
+            .args(["chat-server", "--addr", how.addr, "--json"])
+            .args(how.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -67,13 +125,22 @@ impl Server {
             addr: "127.0.0.1:0".parse().expect("an address"),
             stdout: Some(stdout),
             stderr,
+            log: Vec::new(),
         };
         let line = server
             .stderr
             .recv_timeout(PATIENCE)
-            .expect("the server never said where it listens");
-        server.addr = chat::parse_announcement(&line)
+            .unwrap_or_else(|_| panic!("{cmd:?} never said where it listens"));
+        let mut addr = chat::parse_announcement(&line)
             .unwrap_or_else(|| panic!("not an announcement: {line}"));
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        server.addr = addr;
+        server.log.push(line);
         server
     }
 
@@ -81,20 +148,30 @@ impl Server {
         self.child.id()
     }
 
-    /// The server's child processes right now (those its main thread started).
+    /// The server's child processes right now (those of every thread).
     pub fn children(&self) -> Vec<u32> {
-        let pid = self.pid();
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect()
+        crate::procs::children_of(self.pid())
     }
 
     /// SIGTERM, then wait for the exit and the JSON summary.
     pub fn stop(self) -> (ExitStatus, Summary) {
         self.sigterm();
         self.wait()
+    }
+
+    /// SIGTERM, then wait for the exit, the JSON summary and every human line it printed.
+    pub fn stop_with_log(mut self) -> (ExitStatus, Summary, Vec<String>) {
+        self.sigterm();
+        let (status, summary) = self.finish();
+        // Its stderr closes when it exits; what it said last is still on its way.
+        let deadline = Instant::now() + PATIENCE;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(_) => break,
+            }
+        }
+        (status, summary, std::mem::take(&mut self.log))
     }
 
     /// Send SIGTERM and return at once.
@@ -121,6 +198,10 @@ impl Server {
 
     /// Wait for the exit (after a signal) and the JSON summary.
     pub fn wait(mut self) -> (ExitStatus, Summary) {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> (ExitStatus, Summary) {
         let start = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -215,7 +296,9 @@ impl Client {
     }
 }
 
-fn load(addr: SocketAddr, clients: usize, senders: usize, messages: usize) -> ChatLoadArgs {
+/// A load of `clients` clients, the first `senders` of them sending `messages` each, as fast
+/// as the server takes them.
+pub fn load(addr: SocketAddr, clients: usize, senders: usize, messages: usize) -> ChatLoadArgs {
     ChatLoadArgs {
         addr,
         clients,
@@ -227,150 +310,58 @@ fn load(addr: SocketAddr, clients: usize, senders: usize, messages: usize) -> Ch
     }
 }
 
-/// 50 clients, 5 of them sending 20 messages each: every message reaches the 49 others once.
-pub fn fifty_clients_lose_nothing(exe: &str) {
-    let server = Server::start(exe, &[]);
-    let s = chat_load::run(&load(server.addr, 50, 5, 20)).expect("the load runs");
-    assert_eq!(s.extra["expected"], 5 * 20 * 49);
-    assert_eq!(s.extra["delivered"], 5 * 20 * 49, "{s:?}");
-    assert_eq!(s.extra["lost"], 0);
-    assert_eq!(s.extra["duplicated"], 0);
-    assert_eq!(s.failed, 0);
-    let (status, summary) = server.stop();
-    assert!(status.success(), "{status}");
-    assert_eq!(summary.scenario, "chat");
-    assert_eq!(summary.extra["clients_served"], 50);
-    assert_eq!(summary.extra["lines_in"], 100);
-    assert_eq!(summary.extra["deliveries"], 5 * 20 * 49);
-}
-
-/// A client that never reads while 2 senders push 8 MB at it: the other clients still get
-/// everything, and the slow one is told it fell behind (`notice` is how this model says it).
-pub fn slow_reader_does_not_stall_the_others(exe: &str, notice: &str) {
-    let server = Server::start(exe, &[]);
-    let mut slow = Client::connect(server.addr);
-    // On loopback the kernel buffers about 3.5 MB for a client that does not read before the
-    // server's write to it blocks; 8 MB of big messages get past that and the 256 messages
-    // (2 MB) a queue holds by default. The senders are paced (500 messages/s in all) so that
-    // the clients that do read are never 256 messages behind, even on a busy machine: only the
-    // slow one is.
-    let mut args = load(server.addr, 10, 2, 500);
+/// The load that buries a client that does not read: 10 clients, 2 senders pushing 500
+/// messages of 8 KB each (8 MB in all), paced. On loopback the kernel buffers about 3.5 MB for
+/// a client that does not read before the server's write to it blocks; 8 MB gets past that
+/// and past the 256 messages (2 MB) a queue holds by default. The pace (500 messages/s in all)
+/// keeps the clients that do read from ever being 256 messages behind, even on a busy machine:
+/// only the one that does not read falls behind.
+pub fn flood(addr: SocketAddr) -> ChatLoadArgs {
+    let mut args = load(addr, 10, 2, 500);
     args.payload = 8000;
     args.rate = Some(250);
-    let s = chat_load::run(&args).expect("the load runs");
-    assert_eq!(s.extra["lost"], 0, "{s:?}");
-    assert_eq!(s.failed, 0);
-    // Now the slow reader reads: what was already on its way, then the notice.
-    let heard = std::iter::from_fn(|| slow.line())
-        .find(|l| l.contains(notice))
-        .unwrap_or_else(|| panic!("the slow reader was never told {notice:?}"));
-    assert!(heard.starts_with("* "), "{heard}");
-    // Leave, so the server need not wait for it when it stops.
-    drop(slow);
-    let (status, summary) = server.stop();
-    assert!(status.success());
-    let told =
-        summary.extra["kicked"].as_u64().unwrap() + summary.extra["missed"].as_u64().unwrap();
-    assert!(told > 0, "{summary:?}");
+    args
 }
 
-/// An overlong line and a non-UTF-8 line: each sender gets its error line and is disconnected;
-/// a bystander hears nothing of it and keeps chatting.
-pub fn bad_lines_disconnect_only_their_sender(exe: &str) {
-    let server = Server::start(exe, &[]);
-    let mut watcher = Client::connect(server.addr);
-    let mut talker = Client::connect(server.addr);
-    for (bad, error) in [
+/// Two lines a server must refuse, each with the error line its sender gets: one longer than
+/// the limit, one not UTF-8 (Latin-1).
+pub fn bad_lines() -> [(Vec<u8>, &'static str); 2] {
+    [
         (
             [b"a".repeat(chat::MAX_LINE + 100), b"\n".to_vec()].concat(),
             chat::TOO_LONG,
         ),
         (b"caf\xe9 latin-1\n".to_vec(), chat::NOT_UTF8),
-    ] {
-        let mut culprit = Client::connect(server.addr);
-        culprit.send(&bad);
-        assert_eq!(culprit.rest(), vec![error.trim_end().to_string()]);
-    }
-    talker.send(b"still here\n");
-    assert_eq!(
-        watcher.line().as_deref(),
-        Some(format!("#{}: still here", talker.id).as_str())
-    );
-    drop((watcher, talker));
-    let (status, summary) = server.stop();
-    assert!(status.success());
-    assert_eq!(summary.extra["bad_lines"], 2);
-    assert_eq!(summary.extra["lines_in"], 1);
+    ]
 }
 
-/// A client that sends half a line and vanishes: the half is dropped, the others carry on.
-pub fn a_client_vanishing_mid_line_changes_nothing(exe: &str) {
-    let server = Server::start(exe, &[]);
-    let mut watcher = Client::connect(server.addr);
-    let mut talker = Client::connect(server.addr);
-    let mut vanisher = Client::connect(server.addr);
-    vanisher.send(b"half a li");
-    drop(vanisher);
-    talker.send(b"after\n");
-    assert_eq!(
-        watcher.line().as_deref(),
-        Some(format!("#{}: after", talker.id).as_str())
-    );
-    drop((watcher, talker));
-    let (status, summary) = server.stop();
-    assert!(status.success());
-    assert_eq!(summary.extra["lines_in"], 1);
-    assert_eq!(summary.extra["clients_served"], 3);
+/// The first line each of `n` new connections gets (None: the connection just ended),
+/// keeping the connections open, in connection order.
+pub fn first_lines(addr: SocketAddr, n: usize) -> Vec<(Client, Option<String>)> {
+    (0..n)
+        .map(|_| {
+            let mut c = Client::connect_unwelcomed(addr);
+            let first = c.line();
+            (c, first)
+        })
+        .collect()
 }
 
-/// SIGTERM, or Ctrl-C (SIGINT to the server's process group, as a terminal sends it): every
-/// connected client gets the shutdown notice and the end of the connection, the server exits
-/// 0, and no child process is left behind.
-pub fn shutdown_tells_every_client(exe: &str, clients: usize, ctrl_c: bool) {
-    let server = Server::start_in_own_group(exe, &[]);
-    let connected: Vec<Client> = (0..clients).map(|_| Client::connect(server.addr)).collect();
-    let children = server.children();
-    if ctrl_c {
-        server.ctrl_c();
-    } else {
-        server.sigterm();
-    }
-    for mut c in connected {
-        assert_eq!(c.rest(), vec![chat::SHUTDOWN.trim_end().to_string()]);
-    }
-    let (status, summary) = server.wait();
-    assert!(status.success(), "{status}");
-    assert_eq!(summary.extra["clients_served"], clients);
-    assert_all_gone(&children);
-}
-
-/// Wait until none of `pids` is alive; panic if some are still there after the patience.
-pub fn assert_all_gone(pids: &[u32]) {
+/// Wait until none of `pids` is alive, within the patience; false if some still are.
+pub fn all_gone(pids: &[u32]) -> bool {
     let deadline = Instant::now() + PATIENCE;
-    while pids.iter().any(|&p| alive(p)) {
-        assert!(Instant::now() < deadline, "orphans: {pids:?}");
+    while pids.iter().any(|&p| crate::procs::alive(p)) {
+        if Instant::now() > deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    true
 }
 
-/// Present and not a zombie.
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z")
-    })
-}
-
-/// Flags a server must refuse, naming the flag.
-pub fn bad_server_flags_are_refused(exe: &str) {
-    use crate::run::assert_refused;
-    assert_refused(exe, &["chat-server", "--addr", "localhost"], "--addr");
-    assert_refused(exe, &["chat-server", "--queue", "0"], "--queue");
-    assert_refused(exe, &["chat-server", "--queue", "-4"], "--queue");
-    // An address that is taken: a clear error, not a panic.
+/// An address in use on this machine, held as long as the returned listener lives.
+pub fn taken_address() -> (std::net::TcpListener, String) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    assert_refused(exe, &["chat-server", "--addr", &addr], "in use");
+    (taken, addr)
 }

@@ -1,7 +1,8 @@
 //! The chat server with threads: every connection gets a thread that reads its lines and a
 //! thread that writes to it. This is how a chat server looks with Python's `threading` (or
-//! `socketserver.ThreadingTCPServer`), and the chapter's seed 004 says it gets heavy after a few
-//! hundred clients; in Rust it holds thousands, up to the kernel's limits (see below).
+//! `socketserver.ThreadingTCPServer`), and the chapter's threading-vs-asyncio table says it
+//! gets heavy after a few hundred clients; in Rust it holds thousands, up to the kernel's limits
+//! (see below).
 //!
 //! ```text
 //! cargo run --release -p threading -- chat-server [--addr 127.0.0.1:7878] [--queue 256]
@@ -24,15 +25,16 @@
 //!   of memory maps a process may have (`vm.max_map_count`, 65530): each thread takes four, so
 //!   about 15,800 threads, 7,900 clients. The server counts them (`ThreadBudget`) and turns
 //!   clients away before the kernel refuses, because a thread refused half-way aborts the
-//!   whole process.
+//!   whole process. At the open-file limit (one descriptor per client) the acceptor turns
+//!   newcomers away the same way.
 //! - Ctrl-C or SIGTERM: stop accepting, queue the shutdown notice behind what every client is
 //!   still due, give them a moment to read it, exit 0.
 
 use crate::MODEL;
 use anyhow::Result;
-use scenarios::chat::{self, Acceptor, ChatServerArgs, Line, Stats};
-use scenarios::chat_hub::{self, Out, Registry};
-use scenarios::spawn::ThreadBudget;
+use scenarios::chat::registry::{self, ThreadInbox, ThreadQueue};
+use scenarios::chat::{self, Acceptor, ChatServerArgs, Counters, Line, Registry};
+use scenarios::thread_budget::ThreadBudget;
 use scenarios::{Label, Run, Summary, say};
 use std::io::{BufReader, ErrorKind, Write};
 use std::net::{Shutdown, TcpStream};
@@ -46,62 +48,54 @@ const STACK: usize = 64 * 1024;
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
     let run = Run::start("chat", Label::new(MODEL, "threads", 0), 0);
     let acceptor = Acceptor::listen(MODEL, args.addr, || {})?;
-    let stats = Arc::new(Stats::default());
-    let registry = Arc::new(Registry::new(args.queue, Arc::clone(&stats)));
+    let counters = Arc::new(Counters::default());
+    let registry = Arc::new(Registry::<ThreadQueue>::new(args.queue, &counters));
     let budget = Arc::new(ThreadBudget::of_this_process());
-    acceptor.serve(|stream| accept(stream, &registry, &budget));
+    acceptor.serve(&counters, |stream| accept(stream, &registry, &budget));
     registry.close_all(chat::SHUTDOWN);
-    if !stats.wait_until_empty(chat::LINGER + Duration::from_secs(2)) {
+    if !counters.wait_until_empty(chat::LINGER + Duration::from_secs(2)) {
         say!("some clients did not close in time; leaving anyway");
     }
-    Ok(stats.finish(run))
+    Ok(counters.finish(run))
 }
 
 /// Start the reading thread of a new connection (it starts the writing one).
-fn accept(stream: TcpStream, registry: &Arc<Registry>, budget: &Arc<ThreadBudget>) {
+fn accept(stream: TcpStream, registry: &Arc<Registry<ThreadQueue>>, budget: &Arc<ThreadBudget>) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(chat::WRITE_STALL));
     // Two threads per client, counted before they start (see ThreadBudget).
     if !budget.try_take(2) {
-        turn_away(stream, registry.stats(), &budget.exhausted());
+        chat::turn_away(&stream, registry.counters(), &budget.exhausted());
         return;
     }
-    // A second handle, to tell the client the server is full if its thread cannot start.
-    let Ok(spare) = stream.try_clone() else {
-        budget.give_back(2);
-        return;
-    };
+    // Both threads use the one socket (`&TcpStream` reads and writes) instead of a second file
+    // descriptor from `try_clone`: at 10,000 clients, two descriptors each would hit the
+    // open-file limit (20,000 here) before anything else. A handle stays here to tell the
+    // client the server is full if its thread cannot start.
+    let stream = Arc::new(stream);
     let id = registry.next_id();
-    let (registry_, budget_) = (Arc::clone(registry), Arc::clone(budget));
+    let (stream_, registry_, budget_) = (
+        Arc::clone(&stream),
+        Arc::clone(registry),
+        Arc::clone(budget),
+    );
     let started = thread::Builder::new()
         .name(format!("read-{id}"))
         .stack_size(STACK)
         .spawn(move || {
-            connection(stream, id, registry_);
+            connection(stream_, id, registry_);
             budget_.give_back(2);
         });
     if let Err(e) = started {
         budget.give_back(2);
-        turn_away(
-            spare,
-            registry.stats(),
-            &format!("cannot start a thread: {e}"),
-        );
+        let why = format!("cannot start a thread: {e}");
+        chat::turn_away(&stream, registry.counters(), &why);
     }
 }
 
-fn turn_away(stream: TcpStream, stats: &Stats, why: &str) {
-    stats.turned_away(why);
-    chat::refuse(stream, &chat::full(why));
-}
-
 /// One connection's reading thread: relay its lines until it leaves.
-fn connection(stream: TcpStream, id: u64, registry: Arc<Registry>) {
-    let stats = registry.stats();
-    // Both threads use the one socket (`&TcpStream` reads and writes) instead of a second file
-    // descriptor from `try_clone`: at 10,000 clients, two descriptors each would hit the
-    // open-file limit (20,000 here) before anything else.
-    let stream = Arc::new(stream);
+fn connection(stream: Arc<TcpStream>, id: u64, registry: Arc<Registry<ThreadQueue>>) {
+    let counters = registry.counters();
     let out = Arc::clone(&stream);
     let queue = registry.join(id);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
@@ -114,14 +108,12 @@ fn connection(stream: TcpStream, id: u64, registry: Arc<Registry>) {
         Ok(w) => w,
         Err(e) => {
             registry.leave(id);
-            // The writer's handle went down with the thread that never started.
-            if let Ok(stream) = Arc::try_unwrap(stream) {
-                turn_away(stream, stats, &format!("cannot start a thread: {e}"));
-            }
+            let why = format!("cannot start a thread: {e}");
+            chat::turn_away(&stream, counters, &why);
             return;
         }
     };
-    stats.joined();
+    counters.joined();
     let mut reader = BufReader::with_capacity(chat::READ_BUFFER, &*stream);
     let mut buf = Vec::new();
     loop {
@@ -132,7 +124,7 @@ fn connection(stream: TcpStream, id: u64, registry: Arc<Registry>) {
             }
             Ok(bad @ (Line::TooLong | Line::NotUtf8)) => {
                 if registry.cut_off(id, bad.error().expect("a bad line")) {
-                    Stats::count(&stats.bad_lines, 1);
+                    Counters::count(&counters.bad_lines, 1);
                 }
             }
             Ok(Line::End | Line::EndMidLine) | Err(_) => break,
@@ -141,7 +133,7 @@ fn connection(stream: TcpStream, id: u64, registry: Arc<Registry>) {
     registry.leave(id);
     let _ = done_tx.send(());
     let _ = writer.join();
-    stats.left();
+    counters.left();
 }
 
 /// One connection's writing thread: drain its queue into the socket until the queue closes
@@ -149,24 +141,24 @@ fn connection(stream: TcpStream, id: u64, registry: Arc<Registry>) {
 fn write_loop(
     out: Arc<TcpStream>,
     id: u64,
-    queue: crossbeam_channel::Receiver<Out>,
-    registry: &Registry,
+    mut queue: ThreadInbox,
+    registry: &Registry<ThreadQueue>,
     reader_done: crossbeam_channel::Receiver<()>,
 ) {
-    let stats = registry.stats();
+    let counters = registry.counters();
     let mut out = &*out;
     let mut buf = Vec::with_capacity(1024);
     while let Ok(first) = queue.recv() {
-        let messages = chat_hub::gather(first, &queue, &mut buf);
+        let messages = registry::gather(first, &mut queue, &mut buf);
         if let Err(e) = out.write_all(&buf) {
             // The write timeout: a client that took nothing for WRITE_STALL.
             if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-                Stats::count(&stats.kicked, 1);
+                Counters::count(&counters.kicked, 1);
             }
             registry.leave(id);
             break;
         }
-        Stats::count(&stats.deliveries, messages);
+        Counters::count(&counters.deliveries, messages);
     }
     // No more to say. Give the client a moment to read it and close (the reading thread
     // discards what it still sends), then stop reading too.

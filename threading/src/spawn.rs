@@ -18,7 +18,8 @@
 
 use crate::MODEL;
 use anyhow::{Result, anyhow, bail};
-use scenarios::spawn::{self, Meter, SpawnArgs, ThreadBudget};
+use scenarios::spawn::{self, Meter, SpawnArgs};
+use scenarios::thread_budget::ThreadBudget;
 use scenarios::{Label, Run, Summary};
 use std::thread;
 

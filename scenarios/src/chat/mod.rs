@@ -15,22 +15,35 @@
 //!   ([`TOO_LONG`], [`NOT_UTF8`]); nothing is relayed and no other client is affected. A client
 //!   that vanishes mid-line loses that partial line, and nothing else happens.
 //! - A client that falls [`ChatServerArgs::queue`] messages behind is cut off with
-//!   [`too_slow`] (threading, multiprocessing) or told how many it missed with [`missed`]
-//!   (asyncio); one that accepts no data for [`WRITE_STALL`] is disconnected.
+//!   [`too_slow`], in every model ([`Registry`] keeps the queues); one that accepts no data for
+//!   [`WRITE_STALL`] is disconnected.
+//! - A client the server cannot take (no thread, process or file descriptor left) is told so
+//!   with [`full`] and disconnected; the server says why once and counts the rest.
 //! - Ctrl-C or SIGTERM: the server stops accepting, sends every client [`SHUTDOWN`], gives them
 //!   [`LINGER`] to read it, and exits 0.
+//!
+//! The rest of the module is what the servers share besides the protocol: how they listen and
+//! stop ([`Acceptor`] for the blocking ones, [`AsyncAcceptor`] for asyncio), the list of
+//! clients with their outgoing queues ([`Registry`]) and what they count ([`Counters`]).
 //!
 //! Try it by hand: `cargo run -p asyncio -- chat-server` in one terminal, `nc 127.0.0.1 7878`
 //! in two others.
 
-use crate::{Run, Summary, say};
-use anyhow::{Context, Result};
+mod acceptor;
+mod async_acceptor;
+mod counters;
+pub mod registry;
+
+pub use acceptor::{Acceptor, close_with, on_stop_signal, refuse, turn_away, wake_acceptor};
+pub use async_acceptor::AsyncAcceptor;
+pub use counters::Counters;
+pub use registry::Registry;
+
+use crate::say;
 use clap::Args;
-use std::io::{self, BufRead, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::io::{self, BufRead, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 /// The longest line a client may send, in bytes, not counting the `\n`.
 pub const MAX_LINE: usize = 8 * 1024;
@@ -68,12 +81,8 @@ pub fn too_slow(queue: usize) -> String {
     format!("* error: you fell more than {queue} messages behind; disconnecting\n")
 }
 
-/// The line a client gets when it fell behind and `n` messages were skipped for it.
-pub fn missed(n: u64) -> String {
-    format!("* you fell behind and missed {n} messages\n")
-}
-
-/// The line a client gets when the server cannot serve it (no thread or process left).
+/// The line a client gets when the server cannot serve it (no thread, process or file
+/// descriptor left).
 pub fn full(reason: &str) -> String {
     format!("* error: server is full ({reason}); disconnecting\n")
 }
@@ -208,7 +217,7 @@ pub struct ChatServerArgs {
     /// Address to listen on: this machine only unless you say otherwise (port 0 picks a free one)
     #[arg(long, default_value = DEFAULT_ADDR, value_parser = socket_addr)]
     pub addr: SocketAddr,
-    /// How many messages a client may fall behind before it is cut off (or, in asyncio, told what it missed)
+    /// How many messages a client may fall behind before it is cut off
     #[arg(long, default_value_t = 256, value_parser = queue_capacity, allow_negative_numbers = true)]
     pub queue: usize,
 }
@@ -223,9 +232,33 @@ impl Default for ChatServerArgs {
 }
 
 /// `listening on 127.0.0.1:41234`: a server's first human line. Tests start servers on port 0
-/// and read the real address from it.
+/// and read the real address from it. A warning follows if the address is not this machine's
+/// own (see [`exposure`]); after the address, so that the first line stays the address.
 pub fn announce(model: &str, addr: SocketAddr) {
     say!("chat server ({model}) listening on {addr}");
+    if let Some(warning) = exposure(addr.ip()) {
+        say!("{warning}");
+    }
+}
+
+/// The warning for a server that other machines may reach: the protocol has no password and
+/// no encryption, so anyone who can connect reads every message and may send as many as they
+/// like. Loopback, the default, is the intended use; a teaching server should not open a port
+/// to the network without saying so. None for a loopback address.
+pub fn exposure(ip: IpAddr) -> Option<String> {
+    if ip.is_loopback() {
+        return None;
+    }
+    let reach = if ip.is_unspecified() {
+        format!("on every network interface ({ip})")
+    } else {
+        format!("on {ip}")
+    };
+    Some(format!(
+        "warning: accepting connections {reach}, so other machines can reach this server; \
+         there is no password and no encryption: anyone who connects reads every message. \
+         It is meant for this machine only (--addr 127.0.0.1:PORT, the default)"
+    ))
 }
 
 /// The address in a server's first human line.
@@ -244,230 +277,6 @@ pub fn raise_fd_limit() -> io::Result<u64> {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(io::Error::from)?;
     }
     Ok(hard.max(soft))
-}
-
-/// What a server counted; every model fills the same fields so their summaries compare.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Clients welcomed.
-    pub served: AtomicU64,
-    /// Clients connected right now, and the most at once.
-    pub current: AtomicU64,
-    pub peak: AtomicU64,
-    /// Valid lines received from clients.
-    pub lines_in: AtomicU64,
-    /// Relayed messages written to clients.
-    pub deliveries: AtomicU64,
-    /// Clients cut off for falling behind or stalling.
-    pub kicked: AtomicU64,
-    /// Messages skipped for clients that fell behind (asyncio).
-    pub missed: AtomicU64,
-    /// Clients disconnected for an overlong or non-UTF-8 line.
-    pub bad_lines: AtomicU64,
-    /// Clients turned away because no thread or process could be started for them.
-    pub rejected: AtomicU64,
-}
-
-impl Stats {
-    /// A client was welcomed.
-    pub fn joined(&self) {
-        self.served.fetch_add(1, Ordering::Relaxed);
-        let now = self.current.fetch_add(1, Ordering::Relaxed) + 1;
-        self.peak.fetch_max(now, Ordering::Relaxed);
-    }
-
-    /// A welcomed client is completely gone (its threads, process or tasks have ended).
-    pub fn left(&self) {
-        self.current.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// A client was turned away: count it, and say why the first time (a full server turns
-    /// away every newcomer; one line is enough, the summary has the count).
-    pub fn turned_away(&self, why: &str) {
-        if self.rejected.fetch_add(1, Ordering::Relaxed) == 0 {
-            say!("turning clients away: {why}");
-        }
-    }
-
-    pub fn count(field: &AtomicU64, n: u64) {
-        field.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn get(field: &AtomicU64) -> u64 {
-        field.load(Ordering::Relaxed)
-    }
-
-    /// Wait until every client is gone or `limit` has passed; true if all are gone.
-    pub fn wait_until_empty(&self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while Self::get(&self.current) > 0 {
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        true
-    }
-
-    /// The server's summary: `workers` is the most clients held at once, `items` the messages
-    /// received; the digest covers both, so the same workload gives the same digest.
-    pub fn finish(&self, mut run: Run) -> Summary {
-        let g = Self::get;
-        let served = g(&self.served);
-        let lines_in = g(&self.lines_in);
-        say!(
-            "served {served} clients (at most {} at once), relayed {lines_in} messages as {} deliveries; \
-             {} cut off for falling behind, {} disconnected for bad lines, {} turned away",
-            g(&self.peak),
-            g(&self.deliveries),
-            g(&self.kicked),
-            g(&self.bad_lines),
-            g(&self.rejected),
-        );
-        run.extra("clients_served", served)
-            .extra("peak_clients", g(&self.peak))
-            .extra("lines_in", lines_in)
-            .extra("deliveries", g(&self.deliveries))
-            .extra("kicked", g(&self.kicked))
-            .extra("missed", g(&self.missed))
-            .extra("bad_lines", g(&self.bad_lines))
-            .extra("rejected", g(&self.rejected));
-        let mut d = crate::digest::Digest::new();
-        d.update_u64(served).update_u64(lines_in);
-        let mut s = run.finish(d.finish(), 0);
-        s.workers = g(&self.peak) as usize;
-        s.items = lines_in as usize;
-        s
-    }
-}
-
-/// The listening socket of a blocking server (serial, threading, multiprocessing), and whether
-/// a stop signal has come.
-pub struct Acceptor {
-    listener: TcpListener,
-    stop: Arc<AtomicBool>,
-}
-
-impl Acceptor {
-    /// How every blocking server starts: listen on `addr`, watch for Ctrl-C and SIGTERM, raise
-    /// the open-file limit, say where it listens. On a signal the stop flag is set, then
-    /// `on_stop` runs (on the signal thread; the serial server says goodbye to its client
-    /// there), then a blocked [`Acceptor::serve`] wakes up and returns.
-    ///
-    /// Call it before starting any thread: see [`on_stop_signal`].
-    pub fn listen(
-        model: &str,
-        addr: SocketAddr,
-        on_stop: impl FnOnce() + Send + 'static,
-    ) -> Result<Acceptor> {
-        let listener =
-            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-        let bound = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        on_stop_signal(move |signal| {
-            say!("{signal}: closing");
-            flag.store(true, Ordering::SeqCst);
-            on_stop();
-            wake_acceptor(bound);
-        })?;
-        raise_fd_limit().context("cannot raise the open-file limit")?;
-        announce(model, bound);
-        Ok(Acceptor { listener, stop })
-    }
-
-    /// Has a stop signal come?
-    pub fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    /// The stop flag, for code that runs while [`Acceptor::serve`] holds the acceptor.
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.stop)
-    }
-
-    /// Hand every new connection to `serve` until a stop signal, then stop listening. A failed
-    /// accept (out of file descriptors, usually) is reported and retried after a pause, when
-    /// some clients may have left.
-    pub fn serve(self, mut serve: impl FnMut(TcpStream)) {
-        for conn in self.listener.incoming() {
-            if self.stopping() {
-                break;
-            }
-            match conn {
-                Ok(stream) => serve(stream),
-                Err(e) => {
-                    say!("cannot accept a connection: {e}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        }
-    }
-}
-
-/// Block SIGINT and SIGTERM in the calling thread, and in every thread it starts from now on,
-/// and start a thread that waits for either and then calls `on_stop`. A blocking server can
-/// then finish its shutdown in order (notify clients, exit 0) instead of dying mid-write.
-///
-/// Call it first thing, before starting any other thread. The blocked mask is inherited by
-/// child processes too: a multiprocessing child ignores Ctrl-C and waits for its parent to
-/// tell it to stop.
-pub fn on_stop_signal(on_stop: impl FnOnce(&'static str) + Send + 'static) -> Result<()> {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGTERM);
-    set.thread_block().context("cannot block SIGINT/SIGTERM")?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            if let Ok(sig) = set.wait() {
-                on_stop(sig.as_str());
-            }
-        })
-        .context("cannot start the signal thread")?;
-    Ok(())
-}
-
-/// Wake an `accept` blocked on `addr` by connecting to it; the acceptor then sees its stop flag.
-pub fn wake_acceptor(addr: SocketAddr) {
-    let mut target = addr;
-    if target.ip().is_unspecified() {
-        target.set_ip(match addr {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
-}
-
-/// Write a client's last line, then close: stop sending, and read and discard what it still
-/// sends for at most [`LINGER`] (see there why) before closing for good. For the serial
-/// server, whose one thread both reads and writes.
-pub fn close_with(stream: &mut TcpStream, last: &str) {
-    let _ = stream.set_write_timeout(Some(LINGER));
-    let _ = stream.write_all(last.as_bytes());
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(LINGER));
-    let deadline = Instant::now() + LINGER;
-    let mut sink = [0u8; 4096];
-    while Instant::now() < deadline {
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-    }
-    let _ = stream.shutdown(Shutdown::Read);
-}
-
-/// Tell a client it cannot be served (the server is full), and close at once. No lingering:
-/// this runs on the accepting thread, which must not wait on a newcomer, and a client that has
-/// just connected has sent nothing yet for a reset to destroy.
-pub fn refuse(mut stream: TcpStream, line: &str) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-    let _ = stream.write_all(line.as_bytes());
-    let _ = stream.shutdown(Shutdown::Write);
 }
 
 #[cfg(test)]
@@ -595,14 +404,18 @@ mod tests {
     }
 
     #[test]
-    fn stats_track_the_peak() {
-        let s = Stats::default();
-        s.joined();
-        s.joined();
-        s.left();
-        s.joined();
-        assert_eq!(Stats::get(&s.peak), 2);
-        assert_eq!(Stats::get(&s.current), 2);
-        assert_eq!(Stats::get(&s.served), 3);
+    fn only_loopback_goes_without_a_warning() {
+        for quiet in ["127.0.0.1", "127.1.2.3", "::1"] {
+            assert_eq!(exposure(quiet.parse().unwrap()), None, "{quiet}");
+        }
+        let every = exposure("0.0.0.0".parse().unwrap()).expect("a warning");
+        assert!(every.contains("every network interface"), "{every}");
+        assert!(
+            every.contains("127.0.0.1"),
+            "says what to use instead: {every}"
+        );
+        assert!(exposure("::".parse().unwrap()).is_some());
+        let one = exposure("192.168.1.5".parse().unwrap()).expect("a warning");
+        assert!(one.contains("on 192.168.1.5"), "{one}");
     }
 }
