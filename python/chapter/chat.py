@@ -202,13 +202,15 @@ class Hub:
         return peer
 
     def relay(self, sender: int, text: str) -> bool:
-        """Queue ``text`` from ``sender`` for every other client; False (nothing relayed) if
-        the sender is no longer on the list (it was cut off and is being closed)."""
+        """Queue ``text`` from ``sender`` for every other client. Returns True when some queue
+        is half full or more: the caller should then give the writers a chance to run before
+        it relays the next line (see :func:`chapter.chat_server`)."""
         line = relay_line(sender, text)
-        behind, woken = [], []
+        behind, woken, crowded = [], [], False
+        half = max(1, self.capacity // 2)
         with self._lock:
             if sender not in self.peers:
-                return False
+                return False  # it was cut off and is being closed: nothing is relayed
             self.stats.add("lines_in")
             for cid, peer in self.peers.items():
                 if cid == sender:
@@ -218,13 +220,14 @@ class Hub:
                 else:
                     peer.out.append(line)
                     woken.append(peer)
+                    crowded |= len(peer.out) >= half
         for peer in woken:
             peer.wake()
         last = too_slow(self.capacity)
         for cid in behind:
             if self.cut_off(cid, last):
                 self.stats.add("kicked")
-        return True
+        return crowded
 
     def cut_off(self, client_id: int, last: bytes) -> bool:
         """Take a client off the list, drop what is queued for it and queue ``last`` as its

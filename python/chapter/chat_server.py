@@ -21,7 +21,10 @@ one thread and written by the other, so a Python-level timeout, which applies to
 directions, would also cut the reader.
 
 Both use the same :class:`chapter.chat.Hub` of bounded queues, so a client that falls
-``--queue`` messages behind is told and disconnected in both.
+``--queue`` messages behind is told and disconnected in both. A reader that finds some queue
+half full lets the writers run before it relays its next line: without that, a burst of lines
+from one sender (already buffered, so read without ever waiting) would fill every other queue
+before a single writer ran, and cut off clients that read perfectly well.
 """
 
 import asyncio
@@ -123,7 +126,12 @@ async def _read_loop(reader, client_id, hub, stats):
         else:
             kind, error = chat.classify(line)
             if kind == "text":
-                hub.relay(client_id, error)  # False once cut off: read and dropped
+                if hub.relay(client_id, error):
+                    # Some client's queue is half full. ``readuntil`` returns buffered lines
+                    # without giving the loop a turn, so a burst from one sender would fill
+                    # every other queue before a single writer ran, and cut off clients that
+                    # read perfectly well: let the writers run first.
+                    await asyncio.sleep(0)
                 continue
         # A bad line: the error is this client's last line; what it still sends is dropped
         # until it goes (or its writer closes the connection after the linger).
@@ -285,7 +293,10 @@ def _connection_thread(conn, hub, stats):
                 break
             kind, value = chat.classify(line)
             if kind == "text":
-                hub.relay(client_id, value)
+                if hub.relay(client_id, value):
+                    # The same for threads: a reader holding the GIL relays a burst in one
+                    # 5 ms time slice; a zero sleep hands the GIL to the writers.
+                    time.sleep(0)
                 continue
             if kind in ("too_long", "not_utf8"):
                 if hub.cut_off(client_id, value):

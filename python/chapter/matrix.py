@@ -27,7 +27,11 @@ Engines:
   every block is padded with zero rows to a multiple of 16 rows (the widest DGEMM micro-tile
   among OpenBLAS's x86-64 kernels) and the padding dropped: each row then goes through the
   same full tiles whatever ``--block-rows`` is, and the numpy models agree with each other and
-  across block sizes (the tests check it on the machine they run on).
+  across block sizes (the tests check it on the machine they run on). Measured here too: with
+  one BLAS thread, OpenBLAS's Haswell DGEMM computes each element as the same chain of fused
+  multiply-adds over k as the Rust kernel as long as k fits one of its 256-wide panels, so for
+  n <= 256 the numpy digest *is* the Rust digest; at n = 512 it is not (the partial sums of two
+  panels are added). That is an observation about one BLAS build, not a promise.
 - ``fma``: the Rust kernel's arithmetic exactly, ``fma(a[K-1], b[K-1], ... fma(a0, b0, 0.0))``
   per element, with an exact fused multiply-add (``math.fma`` from Python 3.13, else rational
   arithmetic with one correct rounding). Very slow (n <= 48), and there for one reason: it
