@@ -155,14 +155,18 @@ def _processes(items, k, cap, run_, args):
         collector.join()
         if failure:
             raise failure[0]
+    except BaseException:
+        # A dead consumer, Ctrl-C, SIGTERM: nothing more to wait for; no consumer outlives it.
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.join(5)
+        collector.join(5)
+        raise
     finally:
-        if collector.is_alive():
-            for p in procs:
-                p.kill()
-            collector.join(5)
-        join_processes(procs, 30)
         tasks.close()
         answers.close()
+    join_processes(procs, 30)
     run_.extra("parent_pid", os.getpid()).extra("pids", [p.pid for p in procs])
     return [(f"process {pid}", pairs) for pid, pairs in got.items()]
 

@@ -229,6 +229,12 @@ class Hub:
                 self.stats.add("kicked")
         return crowded
 
+    def crowded(self) -> bool:
+        """Is some queue half full or more?"""
+        half = max(1, self.capacity // 2)
+        with self._lock:
+            return any(len(p.out) >= half for p in self.peers.values())
+
     def cut_off(self, client_id: int, last: bytes) -> bool:
         """Take a client off the list, drop what is queued for it and queue ``last`` as its
         final line. False if it was not on the list."""

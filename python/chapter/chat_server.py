@@ -22,9 +22,10 @@ directions, would also cut the reader.
 
 Both use the same :class:`chapter.chat.Hub` of bounded queues, so a client that falls
 ``--queue`` messages behind is told and disconnected in both. A reader that finds some queue
-half full lets the writers run before it relays its next line: without that, a burst of lines
-from one sender (already buffered, so read without ever waiting) would fill every other queue
-before a single writer ran, and cut off clients that read perfectly well.
+half full lets the writers run before it relays its next line (asyncio: one turn of the loop;
+threads: up to 10 ms for the queues to drain): without that, a burst of lines from one sender
+(already buffered, so read without ever waiting) would fill every other queue before a single
+writer ran, and cut off clients that read perfectly well.
 """
 
 import asyncio
@@ -294,9 +295,16 @@ def _connection_thread(conn, hub, stats):
             kind, value = chat.classify(line)
             if kind == "text":
                 if hub.relay(client_id, value):
-                    # The same for threads: a reader holding the GIL relays a burst in one
-                    # 5 ms time slice; a zero sleep hands the GIL to the writers.
-                    time.sleep(0)
+                    # The same for threads, where giving way is not enough: a reader holding
+                    # the GIL relays a burst within one 5 ms time slice, and on a busy machine
+                    # the writers' threads may not even be on a core. So the reader waits, up
+                    # to 10 ms, for the queues to drain below half: back-pressure on a sender
+                    # that outpaces its readers. A client that does not read at all still
+                    # fills its queue and is cut off; until then every line waits those 10 ms.
+                    for _ in range(20):
+                        time.sleep(0.0005)
+                        if not hub.crowded():
+                            break
                 continue
             if kind in ("too_long", "not_utf8"):
                 if hub.cut_off(client_id, value):

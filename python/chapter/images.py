@@ -48,13 +48,20 @@ REC709 = (0.2126, 0.7152, 0.0722, 0.0)
 _HINT = " (make inputs with `decision-table gen images`)"
 
 
-def _pillow():
-    from PIL import Image, ImageFilter
+_PIL = None
 
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    # Pillow only warns between the limit and twice the limit; here the limit is a limit.
-    warnings.simplefilter("error", Image.DecompressionBombWarning)
-    return Image, ImageFilter
+
+def _pillow():
+    """Pillow, set up once per process (the warnings filter is process-wide)."""
+    global _PIL
+    if _PIL is None:
+        from PIL import Image, ImageFilter
+
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        # Pillow only warns between the limit and twice the limit; here the limit is a limit.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        _PIL = (Image, ImageFilter)
+    return _PIL
 
 
 def list_inputs(inputs):

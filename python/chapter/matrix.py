@@ -51,6 +51,7 @@ the kernel, summed over workers), as Rust does.
 """
 
 import hashlib
+import importlib
 import math
 import os
 import struct
@@ -272,7 +273,8 @@ _CACHE_LOCK = threading.Lock()
 
 
 def _b_for(path, engine):
-    key = (os.path.abspath(path), engine)
+    st = os.stat(path)
+    key = (os.path.abspath(path), engine, st.st_mtime_ns, st.st_size)
     with _CACHE_LOCK:
         b = _CACHE.get(key)
         if b is None:
@@ -329,8 +331,7 @@ def run(args) -> dict:
     info = None
     if engine == "numpy":
         set_blas_threads(args.blas_threads)
-        import numpy  # noqa: F401  (after the pin: OpenBLAS reads it when it loads)
-
+        importlib.import_module("numpy")  # after the pin: OpenBLAS reads it when it loads
         set_blas_threads(args.blas_threads)
         info = blas_info()
     rows = args.block_rows

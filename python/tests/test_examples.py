@@ -45,12 +45,12 @@ def test_queue_delivers_everything_once_with_rusts_digest(model, workers, capaci
 
 
 def test_two_cakes_overlap_in_every_concurrent_model():
-    # Sleeping releases the GIL: two 200 ms cakes take about 200 ms, not 400 (generous bounds:
+    # Sleeping releases the GIL: two 250 ms cakes take about 250 ms, not 500 (generous bounds:
     # the machine is shared).
-    bake = 0.2
-    assert inproc("cakes", "--model", "serial", "--bake-ms", 200)["wall_s"] >= 2 * bake
+    bake = 0.25
+    assert inproc("cakes", "--model", "serial", "--bake-ms", 250)["wall_s"] >= 2 * bake
     for model in MODELS[1:]:
-        wall = inproc("cakes", "--model", model, "--bake-ms", 200)["wall_s"]
+        wall = inproc("cakes", "--model", model, "--bake-ms", 250)["wall_s"]
         assert bake <= wall < 1.8 * bake, (model, wall)
 
 

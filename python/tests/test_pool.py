@@ -107,3 +107,69 @@ def test_a_dead_worker_breaks_asyncios_process_executor_too():
 def test_die_on_task_needs_a_process_pool():
     with pytest.raises(ChapterError, match="needs --model multiprocessing"):
         pool.map_in_order(range(3), 2, pool_jobs.slow_square, "threading", die_on_task=1)
+
+
+def _start(*args):
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import PYTHON_DIR
+
+    # A shell's background job starts with SIGINT ignored, and Python keeps it that way: give
+    # the run the default disposition, as a terminal would.
+    return subprocess.Popen(
+        [sys.executable, "-m", "chapter", *map(str, args)], cwd=PYTHON_DIR,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _children_when_started(proc, want):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        kids = children_of(proc.pid)
+        if len(kids) >= want:
+            return kids
+        time.sleep(0.05)
+    raise AssertionError(f"{want} children never appeared")
+
+
+def _gone(pids, within_s):
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if not any(os.path.exists(f"/proc/{p}/stat") for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("workers", "--model", "multiprocessing", "--workers", 2, "--sleep-ms", 20000),
+        ("queue", "--model", "multiprocessing", "--workers", 2, "--items", 10_000_000),
+    ],
+)
+@pytest.mark.parametrize("sig, rc", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_and_sigterm_leave_no_worker_behind(args, sig, rc):
+    import signal
+
+    proc = _start(*args)
+    kids = _children_when_started(proc, 2)
+    proc.send_signal(getattr(signal, sig))
+    assert proc.wait(15) == rc
+    assert "interrupted; worker processes stopped" in proc.stderr.read()
+    assert _gone(kids, 2), f"orphans: {kids}"
+
+
+def test_workers_of_a_killed_parent_exit_by_themselves():
+    import signal
+
+    proc = _start("workers", "--model", "multiprocessing", "--workers", 2, "--sleep-ms", 20000)
+    kids = _children_when_started(proc, 2)
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up
+    proc.wait(5)
+    proc.stderr.close()
+    # They are no longer our grandchildren: poll /proc for them.
+    assert _gone(kids, 3), f"orphans outlived their parent: {kids}"
