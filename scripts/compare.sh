@@ -5,12 +5,15 @@
 #   scripts/compare.sh                      # the full run (under 30 minutes on 2 cores)
 #   scripts/compare.sh --quick              # small inputs, few runs (about 3 minutes)
 #   scripts/compare.sh --scenario matrix --scenario images --out /tmp/results
+#   scripts/compare.sh --no-python          # the Rust models only
 #
-# What it does, in order: finds or installs hyperfine; builds the release binaries once;
-# generates the inputs once; starts the local servers in the background (a trap stops them however
-# the script ends); runs every model once with --json and stops if their digests differ; times
-# each scenario with one hyperfine invocation over every model and variant with identical
-# arguments; writes OUT/REPORT.md (tables, SVG charts, the chapter's table with verdicts).
+# What it does, in order: finds or installs hyperfine; builds the release binaries once; makes
+# the Python virtualenv once (scripts/python-env.sh); generates the inputs once; starts the
+# local servers in the background (a trap stops them however the script ends); runs every
+# model of both languages once with --json and stops if the digests of one language differ;
+# times each scenario with hyperfine over every model and variant of both languages with
+# identical arguments; writes OUT/REPORT.md (tables, SVG charts, the chapter's table with a
+# verdict per language).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,9 +25,10 @@ ALL_SCENARIOS=(cakes workers queue matrix images downloads requests chat)
 
 usage() {
     cat <<EOF
-usage: scripts/compare.sh [--quick] [--scenario NAME]... [--out DIR]
+usage: scripts/compare.sh [--quick] [--no-python] [--scenario NAME]... [--out DIR]
 
-  --quick           small inputs and few runs (about 3 minutes on 2 cores)
+  --quick           small inputs and few runs (about 5 minutes on 2 cores)
+  --no-python       time the Rust models only (no virtualenv is made)
   --scenario NAME   run only this scenario (repeatable); one of: ${ALL_SCENARIOS[*]}
   --out DIR         where results and REPORT.md go (default: results)
 EOF
@@ -36,11 +40,13 @@ die() {
 }
 
 QUICK=0
+PYTHON=1
 OUT="$ROOT/results"
 SELECTED=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) QUICK=1 ;;
+    --no-python) PYTHON=0 ;;
     --scenario)
         [ $# -ge 2 ] || die "--scenario needs a name (one of: ${ALL_SCENARIOS[*]})"
         SELECTED+=("$2")
@@ -132,9 +138,13 @@ trap 'exit 143' TERM
 
 NAMES=()
 CMDS=()
+GROUPS_=()
+# add NAME COMMAND [RUNS]: RUNS overrides the scenario's RUNS for a command much slower than the
+# rest (pure-Python arithmetic), which hyperfine then times in an invocation of its own.
 add() {
     NAMES+=("$1")
     CMDS+=("$2")
+    GROUPS_+=("${3:-}")
 }
 
 # The four crates with the same arguments.
@@ -145,12 +155,23 @@ add_all_models() {
     done
 }
 
+# The same arguments for the four Python models (`python -m chapter ... --model M`), named
+# python-M[-SUFFIX]; nothing with --no-python.
+add_python_models() {
+    local args=$1 suffix=${2:-} runs=${3:-} m
+    [ $PYTHON = 1 ] || return 0
+    for m in serial threading multiprocessing asyncio; do
+        add "python-$m${suffix:+-$suffix}" "$PY -m chapter $args --model $m" "$runs"
+    done
+}
+
 scenario_cakes() {
     local ms=1000
     [ $QUICK = 1 ] && ms=300
     RUNS=5 WARMUP=1
     [ $QUICK = 1 ] && RUNS=3
     add_all_models "cakes --cakes 2 --bake-ms $ms"
+    add_python_models "cakes --cakes 2 --bake-ms $ms"
 }
 
 scenario_workers() {
@@ -158,14 +179,16 @@ scenario_workers() {
     [ $QUICK = 1 ] && ms=300
     RUNS=3 WARMUP=1
     add_all_models "workers --workers 5 --sleep-ms $ms"
+    add_python_models "workers --workers 5 --sleep-ms $ms"
 }
 
 scenario_queue() {
-    local items=200000
-    [ $QUICK = 1 ] && items=20000
+    local items=100000
+    [ $QUICK = 1 ] && items=10000
     RUNS=10 WARMUP=2
     [ $QUICK = 1 ] && RUNS=5
     add_all_models "queue --items $items --workers 2 --capacity 64"
+    add_python_models "queue --items $items --workers 2 --capacity 64" "" 3
 }
 
 # The CPU-bound scenarios: every model and every variant (the emulated GIL, rayon, a blocked
@@ -181,13 +204,24 @@ add_cpu_variants() {
     add asyncio-blocking "$BIN/asyncio $args --variant blocking"
 }
 
+# gen_matrix N: the inputs of an N x N product, made once; sets DIR.
+gen_matrix() {
+    DIR="$OUT/inputs/matrix-n$1-seed42"
+    [ -f "$DIR/b.mat" ] || "$BIN/decision-table" gen matrix --n "$1" --seed 42 --out "$DIR" >/dev/null
+}
+
 scenario_matrix() {
-    local n=1024
-    local dir="$OUT/inputs/matrix-n$n-seed42"
-    [ -f "$dir/b.mat" ] || "$BIN/decision-table" gen matrix --n $n --seed 42 --out "$dir" >/dev/null
+    local n=2048 pure_n=256
+    [ $QUICK = 1 ] && n=1024 pure_n=128
     RUNS=10 WARMUP=2
     [ $QUICK = 1 ] && RUNS=5
-    add_cpu_variants "matrix $dir --workers $CORES"
+    gen_matrix $n
+    add_cpu_variants "matrix $DIR --workers $CORES"
+    # numpy on the same inputs (BLAS pinned to one thread per worker, see python/chapter/matrix.py);
+    # pure Python, about a thousand times slower, on a smaller product of its own.
+    add_python_models "matrix $DIR --workers $CORES --engine numpy" numpy
+    gen_matrix $pure_n
+    add_python_models "matrix $DIR --workers $CORES --engine pure" "" 3
 }
 
 scenario_images() {
@@ -200,6 +234,7 @@ scenario_images() {
     }
     RUNS=3 WARMUP=1
     add_cpu_variants "images $dir --out $OUT/work/images-out --workers $CORES"
+    add_python_models "images $dir --out $OUT/work/images-out-python --workers $CORES"
 }
 
 # start_http_server KNOBS...: a `decision-table serve` on a free port, stopped by the trap; sets URL.
@@ -219,6 +254,7 @@ scenario_downloads() {
     start_http_server --files $files --size $size --latency-ms 50 --bandwidth 10485760
     RUNS=3 WARMUP=1
     add_all_models "downloads --url $URL --out $OUT/work/downloads --workers 8"
+    add_python_models "downloads --url $URL --out $OUT/work/downloads-python --workers 8"
 }
 
 scenario_requests() {
@@ -230,6 +266,11 @@ scenario_requests() {
     add_all_models "requests --url $URL --count $count --workers 100"
     add threading-k1000 "$BIN/threading requests --url $URL --count $count --workers 1000"
     add asyncio-k1000 "$BIN/asyncio requests --url $URL --count $count --workers 1000"
+    add_python_models "requests --url $URL --count $count --workers 100"
+    if [ $PYTHON = 1 ]; then
+        add python-threading-k1000 "$PY -m chapter requests --url $URL --count $count --workers 1000 --model threading"
+        add python-asyncio-k1000 "$PY -m chapter requests --url $URL --count $count --workers 1000 --model asyncio"
+    fi
 }
 
 CHAT_SERVERS=()
@@ -241,9 +282,14 @@ scenario_chat() {
     RUNS=5 WARMUP=1
     [ $QUICK = 1 ] && RUNS=3
     CHAT_SERVERS=()
-    for m in threading multiprocessing asyncio; do
+    local servers=(threading multiprocessing asyncio)
+    [ $PYTHON = 1 ] && servers+=(python-asyncio python-threading)
+    for m in "${servers[@]}"; do
         log="$OUT/work/chat-$m.err"
-        "$BIN/$m" chat-server --addr 127.0.0.1:0 --json >"$OUT/work/chat-$m.json" 2>"$log" &
+        case $m in
+        python-*) $PY -m chapter chat-server --model "${m#python-}" --addr 127.0.0.1:0 --json >"$OUT/work/chat-$m.json" 2>"$log" & ;;
+        *) "$BIN/$m" chat-server --addr 127.0.0.1:0 --json >"$OUT/work/chat-$m.json" 2>"$log" & ;;
+        esac
         PIDS+=($!)
         CHAT_SERVERS+=("$m:$!")
         wait_for_line "$log" 'listening on' "$m chat-server"
@@ -292,42 +338,60 @@ wait_for_port() {
 # One scenario: check the digests, then time it.
 
 run_scenario() {
-    local s=$1 i name cmd digest first="" failed=0 started=${#PIDS[@]}
-    NAMES=() CMDS=() RUNS=5 WARMUP=1
+    local s=$1 i name cmd digest lang failed=0 started=${#PIDS[@]}
+    declare -A first=()
+    NAMES=() CMDS=() GROUPS_=() RUNS=5 WARMUP=1
     "scenario_$s"
     mkdir -p "$OUT/summaries/$s" "$OUT/hyperfine"
-    rm -f "$OUT/summaries/$s"/*
+    rm -f "$OUT/summaries/$s"/* "$OUT/hyperfine/$s".*
     echo "== $s: one run of every model with --json, to check they agree"
-    local hf_args=()
     for i in "${!NAMES[@]}"; do
         name=${NAMES[$i]} cmd=${CMDS[$i]}
-        printf '%s\n' "${cmd#"$ROOT"/}" >"$OUT/summaries/$s/$name.cmd"
+        printf '%s\n' "$(relative "$cmd")" >"$OUT/summaries/$s/$name.cmd"
         # shellcheck disable=SC2086 # the command is a plain word list by construction
         if ! $cmd --json >"$OUT/summaries/$s/$name.json" 2>"$OUT/summaries/$s/$name.log"; then
-            echo "   $name FAILED: $cmd --json" >&2
+            echo "   $name FAILED: $(relative "$cmd") --json" >&2
             tail -n 5 "$OUT/summaries/$s/$name.log" | sed 's/^/     /' >&2
             failed=1
             continue
         fi
         digest=$(sed -n 's/.*"digest":"\([^"]*\)".*/\1/p' "$OUT/summaries/$s/$name.json")
-        printf '   %-24s %s\n' "$name" "$digest"
-        if [ -z "$first" ]; then
-            first=$digest
-        elif [ "$digest" != "$first" ]; then
+        # Each language's models must agree among themselves; Rust and Python may differ by
+        # design where their libraries round differently (the report says by how much).
+        case $name in python-*) lang=python ;; *) lang=rust ;; esac
+        # The pure-Python matrix runs on inputs of its own: it agrees with its own kind.
+        [ "$s" = matrix ] && [ "$lang" = python ] && case $name in *-numpy) lang=python-numpy ;; esac
+        printf '   %-28s %s\n' "$name" "$digest"
+        if [ -z "${first[$lang]:-}" ]; then
+            first[$lang]=$digest
+        elif [ "$digest" != "${first[$lang]}" ]; then
             failed=2
         fi
-        hf_args+=(-n "$name" "$cmd")
     done
     [ $failed = 1 ] && die "$s: a model failed its check run (logs in $OUT/summaries/$s/)"
     [ $failed = 2 ] && die "$s: the models' digests differ (above): they did not compute the same result"
-    echo "== $s: timing ${#NAMES[@]} commands with hyperfine ($WARMUP warm-up, $RUNS runs each)"
-    hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" \
-        --export-json "$OUT/hyperfine/$s.json" --export-markdown "$OUT/hyperfine/$s.md" \
-        "${hf_args[@]}" >"$OUT/hyperfine/$s.log" 2>&1 || {
-        tail -n 20 "$OUT/hyperfine/$s.log" >&2
-        die "$s: hyperfine failed (log: $OUT/hyperfine/$s.log)"
-    }
-    sed 's/^/   /' "$OUT/hyperfine/$s.md"
+    # One hyperfine invocation per run count (most commands share the scenario's), merged into
+    # one export for the report.
+    local groups=() g
+    for i in "${!NAMES[@]}"; do
+        g=${GROUPS_[$i]:-$RUNS}
+        case " ${groups[*]} " in *" $g "*) ;; *) groups+=("$g") ;; esac
+    done
+    for g in "${groups[@]}"; do
+        local hf_args=()
+        for i in "${!NAMES[@]}"; do
+            [ "${GROUPS_[$i]:-$RUNS}" = "$g" ] && hf_args+=(-n "${NAMES[$i]}" "${CMDS[$i]}")
+        done
+        echo "== $s: timing $((${#hf_args[@]} / 3)) commands with hyperfine ($WARMUP warm-up, $g runs each)"
+        hyperfine -N --style basic --warmup "$WARMUP" --runs "$g" \
+            --export-json "$OUT/hyperfine/$s.runs$g.json" --export-markdown "$OUT/hyperfine/$s.runs$g.md" \
+            "${hf_args[@]}" >"$OUT/hyperfine/$s.runs$g.log" 2>&1 || {
+            tail -n 20 "$OUT/hyperfine/$s.runs$g.log" >&2
+            die "$s: hyperfine failed (log: $OUT/hyperfine/$s.runs$g.log)"
+        }
+        sed 's/^/   /' "$OUT/hyperfine/$s.runs$g.md"
+    done
+    merge_exports "$s"
     [ "$s" = chat ] && finish_chat
     # Stop the servers this scenario started; the next one starts its own.
     for pid in "${PIDS[@]:$started}"; do
@@ -335,6 +399,28 @@ run_scenario() {
         wait "$pid" 2>/dev/null || true
     done
     return 0
+}
+
+# merge_exports SCENARIO: hyperfine/SCENARIO.runs*.json -> hyperfine/SCENARIO.json (and .md).
+merge_exports() {
+    python3 - "$OUT/hyperfine" "$1" <<'PY'
+import json, pathlib, sys
+d, s = pathlib.Path(sys.argv[1]), sys.argv[2]
+parts = sorted(d.glob(f"{s}.runs*.json"))
+merged = {"results": [r for p in parts for r in json.loads(p.read_text())["results"]]}
+(d / f"{s}.json").write_text(json.dumps(merged, indent=1))
+(d / f"{s}.md").write_text("\n".join(p.with_suffix(".md").read_text() for p in parts))
+for p in parts:
+    for suffix in (".json", ".md", ".log"):
+        q = p.with_suffix(suffix)
+        if suffix != ".log":
+            q.unlink()
+PY
+}
+
+# relative COMMAND: the command with the repository's path taken out, as the report shows it.
+relative() {
+    printf '%s' "${1//"$ROOT"\//}"
 }
 
 json_string() {
@@ -365,6 +451,10 @@ EOF
 
 echo "== building the release binaries"
 (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
+PY=""
+if [ $PYTHON = 1 ]; then
+    PY=$("$ROOT/scripts/python-env.sh") || die "cannot make the Python virtualenv (run with --no-python to skip the Python side)"
+fi
 
 CORES=$(nproc 2>/dev/null || echo 2)
 rm -rf "$OUT/hyperfine" "$OUT/summaries" "$OUT/charts" "$OUT/work"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# scripts/test.sh: every test of the workspace, the README's test command. First the Rust
+# tests (`cargo test --workspace`: unit tests, and integration tests that run the real binaries
+# against servers started in-process), then the Python side's (pytest in python/tests, run
+# against the debug binaries just built: the Rust models are its reference, and
+# `decision-table` makes its inputs and serves its requests).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+echo "== cargo test --workspace"
+cargo test --workspace
+
+echo "== pytest (python/tests)"
+# Every binary the Python tests call, in the debug profile cargo test just used.
+cargo build --workspace --quiet
+PY=$("$ROOT/scripts/python-env.sh")
+(cd python && DT_BIN_DIR="$ROOT/target/debug" "$PY" -m pytest -q)
