@@ -160,10 +160,9 @@ def build_parser():
     _pooled(p)
     p.add_argument("input", nargs="?", default="data/matrix", help="directory holding a.mat and b.mat")
     p.add_argument("--workers", type=workers, default=cores(), help="how many workers compute blocks (default: cores)")
-    p.add_argument("--block-rows", type=bounded(1, 16_384), default=64, help="rows of C per work item")
-    p.add_argument("--engine", choices=("pure", "numpy", "fma"), default="pure",
-                   help="pure Python lists (the GIL plainly), numpy/BLAS (releases the GIL), or fma "
-                        "(Rust's exact arithmetic, slow: small n only)")
+    p.add_argument("--block-rows", type=bounded(1, 16_384), default=256, help="rows of C per work item (256, as in Rust)")
+    p.add_argument("--engine", choices=("pure", "numpy"), default="pure",
+                   help="pure Python lists (the GIL plainly), or numpy/BLAS (releases the GIL)")
     p.add_argument("--variant", choices=all_variants, default=None,
                    help="multiprocessing: processes|pool_map; asyncio: run_in_executor|process_executor|blocking")
     p.add_argument("--blas-threads", type=bounded(0, 256), default=1,

@@ -3,7 +3,7 @@ rows through :func:`chapter.pool.map_in_order`, in every model.
 
     decision-table gen matrix --n 192 --seed 42 --out data/matrix-192      # the inputs (Rust tool)
     python -m chapter matrix data/matrix-192 --model multiprocessing [--workers N]
-        [--block-rows R] [--engine pure|numpy|fma] [--save-c FILE] [--json]
+        [--block-rows R] [--engine pure|numpy] [--save-c FILE] [--json]
 
 A work item is a block of C's rows, the same in every model (:func:`block_job`): read those rows
 of A from its file, multiply by B (read once per process and kept), hash each row of C. The
@@ -32,12 +32,10 @@ Engines:
   multiply-adds over k as the Rust kernel as long as k fits one of its 256-wide panels, so for
   n <= 256 the numpy digest *is* the Rust digest; at n = 512 it is not (the partial sums of two
   panels are added). That is an observation about one BLAS build, not a promise.
-- ``fma``: the Rust kernel's arithmetic exactly, ``fma(a[K-1], b[K-1], ... fma(a0, b0, 0.0))``
-  per element, with an exact fused multiply-add (``math.fma`` from Python 3.13, else rational
-  arithmetic with one correct rounding). Very slow (n <= 48), and there for one reason: it
-  prints the Rust binaries' digest, which proves the file reading and the digest here are the
-  same as Rust's, and gives a Rust-exact C to measure the other engines against
-  (``--save-c`` then ``python -m chapter compare matrix``).
+- How far either is from Rust: the Rust binaries use a GEMM crate (`matrixmultiply`) whose
+  rounding neither engine reproduces, so the digests differ by design; ``--save-c`` here and in
+  Rust, then ``python -m chapter compare matrix``, says by how much (a few units in the last
+  place: the tests check it).
 
 BLAS threads: the models are the parallelism being measured, so BLAS is pinned to one thread
 per worker (``--blas-threads 1``, the default): ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and
@@ -59,7 +57,6 @@ import sys
 import threading
 import time
 from array import array
-from fractions import Fraction
 
 from chapter import pool
 from chapter.console import say
@@ -71,7 +68,7 @@ MAGIC = b"DTMATRIX"
 VERSION = 1
 HEADER_LEN = 32
 MAX_DIM = 16_384
-ENGINES = ("pure", "numpy", "fma")
+ENGINES = ("pure", "numpy")
 #: Rows every numpy block is padded to a multiple of (see the module doc).
 PAD_ROWS = 16
 _BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -183,38 +180,6 @@ def _pure_kernel(a_rows, b_rows, n):
     return out
 
 
-try:
-    from math import fma as _fma  # Python 3.13+
-except ImportError:
-
-    def _fma(x, y, z):
-        """x * y + z with one rounding: exact rational arithmetic, then ``float()``, which
-        rounds a fraction correctly to nearest (ties to even)."""
-        if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z)):
-            return x * y + z
-        exact = Fraction(x) * Fraction(y) + Fraction(z)
-        if exact == 0:
-            # An exact zero is +0, except (-0) + (-0): a zero product of sign - plus z = -0.
-            product_negative = math.copysign(1.0, x) * math.copysign(1.0, y) < 0
-            if (x == 0 or y == 0) and z == 0 and product_negative and math.copysign(1.0, z) < 0:
-                return -0.0
-            return 0.0
-        return float(exact)
-
-
-def _fma_kernel(a_rows, b_cols, n):
-    out = []
-    for a in a_rows:
-        row = []
-        for col in b_cols:
-            acc = 0.0
-            for a_k, b_k in zip(a, col):
-                acc = _fma(a_k, b_k, acc)
-            row.append(acc)
-        out.append(row)
-    return out
-
-
 def set_blas_threads(threads: int) -> None:
     """Pin BLAS to ``threads`` threads in this process (0: leave it alone). Before numpy is
     imported the environment does it; after, threadpoolctl."""
@@ -258,12 +223,9 @@ class _B:
             import numpy as np
 
             self.m = np.frombuffer(data, dtype="<f8").reshape(k, n).astype(np.float64)
-        elif engine == "pure":
+        else:
             flat = _floats(data)
             self.rows = [flat[i * n : (i + 1) * n].tolist() for i in range(k)]
-        else:
-            flat = _floats(data).tolist()
-            self.cols_t = [flat[j::n] for j in range(n)]
 
 
 # One B per (file, engine) per process: a worker process reads it on its first block and keeps
@@ -307,10 +269,7 @@ def block_job(task):
     flat = _floats(a_bytes).tolist()
     a_rows = [flat[r * k : (r + 1) * k] for r in range(rows)]
     t0 = time.perf_counter()
-    if engine == "pure":
-        c_rows = _pure_kernel(a_rows, b.rows, n)
-    else:
-        c_rows = _fma_kernel(a_rows, b.cols_t, n)
+    c_rows = _pure_kernel(a_rows, b.rows, n)
     kernel_s = time.perf_counter() - t0
     row_bytes = [_le_bytes(r) for r in c_rows]
     return kernel_s, [hashlib.sha256(r).digest() for r in row_bytes], b"".join(row_bytes)

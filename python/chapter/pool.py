@@ -283,12 +283,17 @@ def _windowed(items, workers, job, fail, ex, window, die_on_task, stall_timeout_
     pids = []
     pending = {}
     next_i = 0
+    # The worker processes seen so far (a ProcessPoolExecutor's private dict, read for the
+    # error message only): the executor drops a dead one from it when the pool breaks, so the
+    # culprit is looked for among those seen while it lived.
+    workers_seen = {}
     try:
         while next_i < n or pending:
             while next_i < n and len(pending) < window and not fail.stopped:
                 f = ex.submit(_call, job, next_i, items[next_i], die_on_task)
                 pending[f] = next_i
                 next_i += 1
+                workers_seen.update(getattr(ex, "_processes", None) or {})
             if not pending:
                 break
             done, _ = cf.wait(pending, timeout=stall_timeout_s, return_when=cf.FIRST_COMPLETED)
@@ -303,7 +308,7 @@ def _windowed(items, workers, job, fail, ex, window, die_on_task, stall_timeout_
                     pid, ok, value = f.result()
                 except BrokenProcessPool:
                     lost = sorted([i] + list(pending.values()))
-                    raise ChapterError(_broken_pool_message(ex, lost, n - next_i, n)) from None
+                    raise ChapterError(_broken_pool_message(workers_seen, lost, n - next_i, n)) from None
                 _note_pid(pids, pid)
                 o = Outcome(True, value) if ok else Outcome(False, error=value)
                 fail.record(i, o)
@@ -337,12 +342,10 @@ def _died_how(exitcode):
     return f"exited with status {exitcode}"
 
 
-def _broken_pool_message(ex, lost, never_submitted, n) -> str:
-    # Which worker died: ProcessPoolExecutor keeps its processes in a private dict; read it
-    # for the message only (the run fails the same way without it). When the pool breaks it
-    # terminates the surviving workers itself (SIGTERM), so the culprit is the one that ended
-    # some other way.
-    procs = dict(getattr(ex, "_processes", None) or {})
+def _broken_pool_message(procs, lost, never_submitted, n) -> str:
+    # Which worker died, among the processes seen (for the message only: the run fails the
+    # same way without it). When the pool breaks it terminates the surviving workers itself
+    # (SIGTERM), so the culprit is the one that ended some other way.
     for p in procs.values():
         p.join(timeout=1)
     culprits = [
@@ -499,6 +502,8 @@ async def gather_in_order(
     permits = asyncio.Semaphore(workers)
     live = set()
     broken = []
+    # The process pool's workers seen while they lived (see `_windowed`).
+    workers_seen = {}
 
     async def one(i, item):
         try:
@@ -510,6 +515,7 @@ async def gather_in_order(
                 result = _call(job, i, item, None)  # blocks the loop, on purpose
             else:
                 fut = loop.run_in_executor(executor, _call, job, i, item, die_on_task)
+                workers_seen.update(getattr(executor, "_processes", None) or {})
                 result = await asyncio.wait_for(fut, stall_timeout_s)
             pid, ok, value = result
             _note_pid(pids, pid)
@@ -536,7 +542,7 @@ async def gather_in_order(
     if live:
         await asyncio.gather(*live)
     if broken:
-        raise ChapterError(_broken_pool_message(executor, sorted(broken), 0, n))
+        raise ChapterError(_broken_pool_message(workers_seen, sorted(broken), 0, n))
     return Mapped(outcomes, pids, fail.first)
 
 

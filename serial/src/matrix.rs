@@ -22,5 +22,5 @@ pub fn run(args: &MatrixArgs) -> Result<Summary> {
     let pool = Pool::new(args.workers).on_error(OnError::KeepGoing);
     let mut run = Run::start("matrix", pool.label(), blocks.len());
     let outcomes = pool.map_in_order(&mut run, blocks, MultiplyRows::new(args))?;
-    Ok(matrix::summarise(run, (m, k, n), args.block_rows, outcomes))
+    matrix::summarise(run, (m, k, n), args, outcomes)
 }

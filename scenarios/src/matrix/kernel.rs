@@ -1,147 +1,46 @@
-//! The kernel: a block of C's rows = the same rows of A x B, with B packed into column panels.
-//! Every element of C is the same chain of fused multiply-adds over k = 0, 1, 2, ... whatever
-//! block or group its row lands in, so every model and every `--block-rows` gives the same bytes.
+//! The kernel: a block of C's rows = the same rows of A x B, with a well-kept GEMM
+//! (`matrixmultiply`'s dgemm, through ndarray's safe `general_mat_mul`), on the calling thread
+//! only. The concurrency is the models' own; the arithmetic is the best a crate offers here
+//! (the hand-written packed-panel kernel this replaced ran at about half its speed).
+//!
+//! Why every model prints the same digest: dgemm packs B into panels and walks the inner
+//! dimension in fixed blocks, and how it rounds an element of C depends on that inner
+//! walk only, not on how many rows of A it was given or where they sit (rows it cannot fill a
+//! register tile with are computed in a full tile and copied out). So a block of rows gives the
+//! same bits whatever block size or worker computed it; a test checks it for many sizes.
+//! (`faer` was measured too: faster on some machines, but its results for a block of one row,
+//! or three, differ in the last bit from the same rows computed in a larger block.)
+//!
+//! The price of a GEMM per block: dgemm packs B again on every call, which costs about as much
+//! as multiplying a few dozen rows, so blocks should be large (`--block-rows` is 256 by default:
+//! at 64 the kernel ran at half speed here).
 
 use super::Matrix;
-use super::file::{header_of, open};
-use anyhow::{Context, Result};
-use std::io::Read;
-use std::path::Path;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
 
-/// Columns of B per packed panel: three AVX2 vectors of four f64.
-const W: usize = 12;
-/// Rows of A per register tile. The R x W tile is 12 vector accumulators; with three vectors of
-/// B and one broadcast of A that is all 16 AVX2 registers, and nothing spills. (Measured on
-/// this machine: 4 x 12 beat 4 x 8, 6 x 8, 3 x 16 and 8 x 8.)
-const R: usize = 4;
-
-/// B laid out for the kernel: column panels W wide, each stored k-major and contiguous, so the
-/// innermost loop reads memory in order instead of striding across B's rows. Packing costs one
-/// pass over B (microseconds per row); each process does it once and reuses it for every block.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PackedB {
-    inner: usize,
-    cols: usize,
-    panels: Vec<f64>,
-}
-
-impl PackedB {
-    pub fn new(b: &Matrix) -> PackedB {
-        let mut packed = PackedB::empty(b.rows, b.cols);
-        for (k, row) in b.data.chunks_exact(b.cols).enumerate() {
-            packed.put_row(k, row);
-        }
-        packed
-    }
-
-    /// Read B's file straight into packed form, one row at a time: no second copy of B.
-    pub fn read(path: &Path) -> Result<PackedB> {
-        let mut f = open(path)?;
-        let h = header_of(&mut f, path)?;
-        let mut packed = PackedB::empty(h.rows, h.cols);
-        let mut reader = std::io::BufReader::with_capacity(1 << 16, f);
-        let (mut bytes, mut row) = (vec![0u8; h.cols * 8], vec![0.0; h.cols]);
-        for k in 0..h.rows {
-            reader
-                .read_exact(&mut bytes)
-                .with_context(|| format!("{}: truncated while reading", path.display()))?;
-            for (x, b) in row.iter_mut().zip(bytes.chunks_exact(8)) {
-                *x = f64::from_le_bytes(b.try_into().expect("8 bytes"));
-            }
-            packed.put_row(k, &row);
-        }
-        Ok(packed)
-    }
-
-    fn empty(inner: usize, cols: usize) -> PackedB {
-        PackedB {
-            inner,
-            cols,
-            panels: vec![0.0; cols.div_ceil(W) * inner * W],
-        }
-    }
-
-    /// Scatter row k of B into the panels (B is read in order, each panel written in order).
-    fn put_row(&mut self, k: usize, row: &[f64]) {
-        let panel_len = self.inner * W;
-        for (p, src) in row.chunks(W).enumerate() {
-            let at = p * panel_len + k * W;
-            self.panels[at..at + src.len()].copy_from_slice(src);
-        }
-    }
-
-    /// Rows of B: the inner dimension, which must be A's columns.
-    pub fn inner(&self) -> usize {
-        self.inner
-    }
-
-    /// Columns of B (and of C).
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
-    /// The kernel: `c` (whole rows of C) = `a` (the same rows of A) x B.
-    ///
-    /// For each W-column panel of B and each group of R rows of A, an R x W tile of C stays in
-    /// registers while k runs over the whole inner dimension, so every element of C is
-    /// `fma(a[i][K-1], b[K-1][j], ... fma(a[i][0], b[0][j], 0.0))`: the same operations in the
-    /// same order whichever block or group the row lands in. That is what makes the digest the
-    /// same for every model and every `--block-rows`.
-    pub fn multiply_rows(&self, a: &[f64], c: &mut [f64]) {
-        let (k, n) = (self.inner, self.cols);
-        assert!(
-            a.len().is_multiple_of(k) && c.len() == a.len() / k * n,
-            "shapes do not match"
-        );
-        for (p, panel) in self.panels.chunks_exact(k * W).enumerate() {
-            let (j0, w) = (p * W, W.min(n - p * W));
-            let mut a_groups = a.chunks_exact(R * k);
-            let mut c_groups = c.chunks_exact_mut(R * n);
-            for (a4, c4) in (&mut a_groups).zip(&mut c_groups) {
-                let tile = tile::<R>(std::array::from_fn(|r| &a4[r * k..(r + 1) * k]), panel);
-                for (row, c_row) in tile.iter().zip(c4.chunks_exact_mut(n)) {
-                    c_row[j0..j0 + w].copy_from_slice(&row[..w]);
-                }
-            }
-            // The last rows (fewer than R): one at a time, with the very same arithmetic.
-            for (a1, c1) in a_groups
-                .remainder()
-                .chunks_exact(k)
-                .zip(c_groups.into_remainder().chunks_exact_mut(n))
-            {
-                c1[j0..j0 + w].copy_from_slice(&tile::<1>([a1], panel)[0][..w]);
-            }
-        }
-    }
-}
-
-/// One RR x W tile of C: RR rows of A times one packed panel of B.
-#[inline(always)]
-fn tile<const RR: usize>(a: [&[f64]; RR], panel: &[f64]) -> [[f64; W]; RR] {
-    let mut acc = [[0.0; W]; RR];
-    for (k, b) in panel.chunks_exact(W).enumerate() {
-        for r in 0..RR {
-            let x = a[r][k];
-            for j in 0..W {
-                acc[r][j] = x.mul_add(b[j], acc[r][j]);
-            }
-        }
-    }
-    acc
+/// C's rows for `a` (whole rows of A, row-major) times `b`.
+pub fn multiply_rows(a: &[f64], b: &Matrix) -> Vec<f64> {
+    let (k, n) = (b.rows, b.cols);
+    assert!(
+        k > 0 && a.len().is_multiple_of(k),
+        "A's rows do not have B's {k} rows as their length"
+    );
+    let m = a.len() / k;
+    let mut c = vec![0.0; m * n];
+    let a = ArrayView2::from_shape((m, k), a).expect("the shape was checked");
+    let b = ArrayView2::from_shape((k, n), &b.data).expect("a matrix matches its shape");
+    let mut cv = ArrayViewMut2::from_shape((m, n), &mut c).expect("sized above");
+    general_mat_mul(1.0, &a, &b, 0.0, &mut cv);
+    c
 }
 
 /// The whole product with the kernel, one block of rows at a time, on this thread.
 pub fn multiply(a: &Matrix, b: &Matrix, block_rows: usize) -> Vec<f64> {
-    let packed = PackedB::new(b);
-    let mut c = vec![0.0; a.rows * b.cols];
-    for (a_block, c_block) in a
-        .data
+    a.data
         .chunks(block_rows * a.cols)
-        .zip(c.chunks_mut(block_rows * b.cols))
-    {
-        packed.multiply_rows(a_block, c_block);
-    }
-    c
+        .flat_map(|rows| multiply_rows(rows, b))
+        .collect()
 }
 
 #[cfg(test)]
@@ -153,25 +52,37 @@ mod tests {
         let mut c = vec![0.0; a.rows * b.cols];
         for i in 0..a.rows {
             for j in 0..b.cols {
-                let mut s = 0.0;
-                for k in 0..a.cols {
-                    s = a.data[i * a.cols + k].mul_add(b.data[k * b.cols + j], s);
-                }
-                c[i * b.cols + j] = s;
+                c[i * b.cols + j] = (0..a.cols)
+                    .map(|k| a.data[i * a.cols + k] * b.data[k * b.cols + j])
+                    .sum();
             }
         }
         c
     }
 
     #[test]
-    fn kernel_matches_the_textbook_product_bit_for_bit() {
+    fn a_block_gives_the_same_bits_whatever_its_size() {
         let mut rng = SplitMix64::new(9);
-        // Odd shapes: a row remainder, a partial last panel.
-        let a = Matrix::random(11, 13, &mut rng);
-        let b = Matrix::random(13, 19, &mut rng);
-        let expected = naive(&a, &b);
-        for block in [1, 3, 4, 5, 11] {
-            assert_eq!(multiply(&a, &b, block), expected, "block {block}");
+        // Odd shapes (row remainders, partial panels), and one larger than a packing block.
+        for (m, k, n) in [(11, 13, 19), (37, 37, 37), (70, 300, 70)] {
+            let a = Matrix::random(m, k, &mut rng);
+            let b = Matrix::random(k, n, &mut rng);
+            let whole = multiply(&a, &b, m);
+            for block in [1, 2, 3, 4, 5, 7, 8, 13, 16, 64] {
+                let c = multiply(&a, &b, block);
+                let same = c
+                    .iter()
+                    .zip(&whole)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(
+                    same,
+                    "{m}x{k}x{n}: blocks of {block} rows round differently"
+                );
+            }
+            // And it is the product: within rounding of the textbook sum.
+            for (x, y) in whole.iter().zip(naive(&a, &b)) {
+                assert!((x - y).abs() <= 1e-12 * k as f64, "{x} vs {y}");
+            }
         }
     }
 

@@ -4,8 +4,8 @@
 //! - Inputs: `decision-table gen matrix --n 1024 --seed 42 --out data/matrix` writes `a.mat`
 //!   and `b.mat`, deterministic from the seed ([`generate`]), in the format of [`file`].
 //! - Work item: a block of C's rows ([`Rows`]); the job every model maps over them is
-//!   [`MultiplyRows`]: read those rows of A from the file, multiply by B with the [`kernel`],
-//!   hash each row of C. B is read once per process, straight into the kernel's layout.
+//!   [`MultiplyRows`]: read those rows of A from the file, multiply by B with the [`kernel`]
+//!   (a well-kept GEMM on one thread), hash each row of C. B is read once per process.
 //! - Digest: SHA-256 over each row's SHA-256, in row order ([`summarise`]), so it does not
 //!   depend on how rows were grouped into blocks, nor on which worker computed them.
 //! - Figures: `gflops` is 2mkn / wall time (the whole run), `kernel_gflops` is 2mkn / the time
@@ -15,7 +15,7 @@ pub mod file;
 pub mod kernel;
 
 pub use file::{Header, read, read_header, read_rows, to_bytes, write};
-pub use kernel::{PackedB, multiply};
+pub use kernel::{multiply, multiply_rows};
 
 use crate::cli::{bounded, cores, workers};
 use crate::digest::{Digest, Sha, sha256};
@@ -41,9 +41,12 @@ pub struct MatrixArgs {
     /// How many workers compute row blocks (default: one per core)
     #[arg(long, default_value_t = cores(), value_parser = workers, allow_negative_numbers = true)]
     pub workers: usize,
-    /// Rows of C per work item
-    #[arg(long, default_value_t = 64, value_parser = block_rows, allow_negative_numbers = true)]
+    /// Rows of C per work item (large: the GEMM packs B again for every item)
+    #[arg(long, default_value_t = 256, value_parser = block_rows, allow_negative_numbers = true)]
     pub block_rows: usize,
+    /// Also write C to this file (the matrix format), to compare with another program's
+    #[arg(long, value_name = "FILE")]
+    pub save_c: Option<PathBuf>,
 }
 
 impl MatrixArgs {
@@ -154,10 +157,10 @@ pub fn row_blocks(m: usize, block_rows: usize) -> Vec<Rows> {
 pub struct MultiplyRows {
     a: PathBuf,
     b: PathBuf,
-    /// B, read and packed by the first item this process runs, then kept for every later one.
-    /// Not sent to a worker process: each process reads B itself, once.
+    /// B, read by the first item this process runs, then kept for every later one. Not sent
+    /// to a worker process: each process reads B itself, once.
     #[serde(skip)]
-    packed: OnceLock<Result<PackedB, String>>,
+    b_matrix: OnceLock<Result<Matrix, String>>,
 }
 
 impl MultiplyRows {
@@ -165,16 +168,16 @@ impl MultiplyRows {
         MultiplyRows {
             a: args.a(),
             b: args.b(),
-            packed: OnceLock::new(),
+            b_matrix: OnceLock::new(),
         }
     }
 
-    fn packed_b(&self) -> Result<&PackedB> {
+    fn b_matrix(&self) -> Result<&Matrix> {
         // The other workers wait here while the first one reads B: a serial part of every run.
-        let packed = self
-            .packed
-            .get_or_init(|| PackedB::read(&self.b).map_err(|e| format!("{e:#}")));
-        packed.as_ref().map_err(|e| anyhow!("{e}"))
+        let b = self
+            .b_matrix
+            .get_or_init(|| read(&self.b).map_err(|e| format!("{e:#}")));
+        b.as_ref().map_err(|e| anyhow!("{e}"))
     }
 }
 
@@ -184,17 +187,15 @@ impl Job for MultiplyRows {
     type Output = Block;
 
     fn run(&self, rows: Rows) -> Result<Block> {
-        block(&self.a, self.packed_b()?, rows)
+        block(&self.a, self.b_matrix()?, rows)
     }
 
     /// Half a minute to start and read B, plus the block's arithmetic at 50 MFLOP/s: a
     /// thousand times slower than the kernel runs here.
     fn deadline(&self, rows: &Rows) -> Duration {
-        let (k, n) = self
-            .packed_b()
-            .map_or((MAX_DIM as usize, MAX_DIM as usize), |b| {
-                (b.inner(), b.cols())
-            });
+        // From B's header only: the parent of a process pool asks, and must not read B itself.
+        let (k, n) =
+            read_header(&self.b).map_or((MAX_DIM as usize, MAX_DIM as usize), |h| (h.rows, h.cols));
         Duration::from_secs(30) + Duration::from_secs_f64(flops(rows.count, k, n) / 50e6)
     }
 }
@@ -215,32 +216,31 @@ pub struct Block {
 /// One work item, the same in every model: read rows `rows` of A from its file, compute those
 /// rows of C with the kernel, and hash each row. Hashing here, in the workers, keeps C from
 /// being hashed on one core at the end.
-pub fn block(a: &Path, b: &PackedB, rows: Rows) -> Result<Block> {
+pub fn block(a: &Path, b: &Matrix, rows: Rows) -> Result<Block> {
     let a_rows = read_rows(a, rows.start, rows.count)?;
     ensure!(
-        a_rows.len() == rows.count * b.inner(),
+        a_rows.len() == rows.count * b.rows,
         "{}: has {} columns, B has {} rows: they cannot be multiplied",
         a.display(),
         a_rows.len() / rows.count.max(1),
-        b.inner()
+        b.rows
     );
-    let mut c = vec![0.0; rows.count * b.cols()];
     // Behind the emulated GIL with `threading --gil` (the kernel times itself inside it: its
     // speed, not the wait for the lock); free otherwise.
-    let (kernel_s, row_hashes) = gil::hold(|| {
+    let (kernel_s, row_hashes, c) = gil::hold(|| {
         let started = std::time::Instant::now();
-        b.multiply_rows(&a_rows, &mut c);
+        let c = multiply_rows(&a_rows, b);
         let kernel_s = started.elapsed().as_secs_f64();
-        let mut bytes = Vec::with_capacity(b.cols() * 8);
+        let mut bytes = Vec::with_capacity(b.cols * 8);
         let row_hashes = c
-            .chunks_exact(b.cols())
+            .chunks_exact(b.cols)
             .map(|row| {
                 bytes.clear();
                 bytes.extend(row.iter().flat_map(|x| x.to_le_bytes()));
                 sha256(&bytes)
             })
             .collect();
-        (kernel_s, row_hashes)
+        (kernel_s, row_hashes, c)
     });
     Ok(Block {
         kernel_s,
@@ -299,14 +299,16 @@ pub fn flops(m: usize, k: usize, n: usize) -> f64 {
 /// The end of every model's matrix run. The digest is SHA-256 over the SHA-256 of each row of
 /// C, in row order (a row of a failed block counts as the bytes `failed`), so it does not
 /// depend on how rows were grouped into blocks. `shape` is (rows of C, inner dimension,
-/// columns of C); `outcomes` holds one entry per block, in order.
+/// columns of C); `outcomes` holds one entry per block, in order. With `--save-c`, C is
+/// written (after the clock stops) when every block was computed.
 pub fn summarise(
     mut run: Run,
     shape: (usize, usize, usize),
-    block_rows: usize,
+    args: &MatrixArgs,
     outcomes: Vec<Outcome<Block>>,
-) -> Summary {
+) -> Result<Summary> {
     let (m, k, n) = shape;
+    let block_rows = args.block_rows;
     let (mut digest, mut kernel_s, mut failed) = (Digest::new(), 0.0, 0);
     for (i, outcome) in outcomes.iter().enumerate() {
         if let Outcome::Done(block) = outcome {
@@ -336,7 +338,30 @@ pub fn summarise(
         .extra("gflops", round2(gflops))
         .extra("kernel_s", (kernel_s * 1e6).round() / 1e6)
         .extra("kernel_gflops", round2(kernel_gflops));
-    run.finish(digest.finish(), failed)
+    let summary = run.finish(digest.finish(), failed);
+    if let Some(path) = &args.save_c {
+        ensure!(
+            failed == 0,
+            "--save-c {}: {failed} block(s) failed, so there is no C to write",
+            path.display()
+        );
+        let data = outcomes
+            .into_iter()
+            .flat_map(|o| match o {
+                Outcome::Done(block) => block.c,
+                _ => unreachable!("no block failed"),
+            })
+            .collect();
+        write(
+            path,
+            &Matrix {
+                rows: m,
+                cols: n,
+                data,
+            },
+        )?;
+    }
+    Ok(summary)
 }
 
 fn round2(x: f64) -> f64 {
@@ -368,6 +393,7 @@ mod tests {
             input: dir.path().to_path_buf(),
             workers: 1,
             block_rows: 1,
+            save_c: None,
         };
         generate(&GenMatrixArgs {
             n: 10,
@@ -377,7 +403,7 @@ mod tests {
         .unwrap();
         let (a, b) = (read(&args.a()).unwrap(), read(&args.b()).unwrap());
         let job = MultiplyRows::new(&args);
-        assert_eq!(job.packed_b().unwrap(), &PackedB::new(&b));
+        assert_eq!(job.b_matrix().unwrap(), &b);
         for block_rows in [3, 10, 1, 4] {
             let blocks: Vec<_> = row_blocks(10, block_rows)
                 .into_iter()
@@ -391,7 +417,11 @@ mod tests {
                 })
                 .collect();
             assert_eq!(c, multiply(&a, &b, 10), "--block-rows {block_rows}");
-            let s = summarise(test_run(blocks.len()), (10, 10, 10), block_rows, blocks);
+            let args = MatrixArgs {
+                block_rows,
+                ..args.clone()
+            };
+            let s = summarise(test_run(blocks.len()), (10, 10, 10), &args, blocks).unwrap();
             assert_eq!(
                 s.digest,
                 reference_digest(&a, &b),
@@ -435,13 +465,15 @@ mod tests {
                 c: vec![],
             })
         };
-        let good = summarise(test_run(2), (4, 2, 2), 2, vec![ok(1), ok(2)]);
-        let bad = summarise(
-            test_run(2),
-            (4, 2, 2),
-            2,
-            vec![ok(1), Outcome::Lost("boom".into())],
-        );
+        let args = MatrixArgs {
+            input: PathBuf::from("x"),
+            workers: 1,
+            block_rows: 2,
+            save_c: None,
+        };
+        let good = summarise(test_run(2), (4, 2, 2), &args, vec![ok(1), ok(2)]).unwrap();
+        let lost = vec![ok(1), Outcome::Lost("boom".into())];
+        let bad = summarise(test_run(2), (4, 2, 2), &args, lost).unwrap();
         assert_eq!((good.failed, bad.failed), (0, 1));
         assert_ne!(good.digest, bad.digest);
     }
