@@ -16,8 +16,8 @@
 
 use anyhow::{Context, Result};
 use scenarios::chat::{self, Line};
+use scenarios::console;
 use scenarios::frame::{read_frame, write_frame};
-use scenarios::{console, usage};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsFd;
@@ -30,8 +30,6 @@ pub const LINE: u8 = b'L';
 pub const BAD: u8 = b'B';
 /// Child to parent: the client has gone.
 pub const GONE: u8 = b'G';
-/// Child to parent, last: the child's peak memory in KiB (a little-endian `u64`).
-pub const PEAK: u8 = b'P';
 /// Parent to child: bytes to write to the client (relayed lines, gathered). The parent closing
 /// its end of the channel means "say nothing more and close".
 pub const DATA: u8 = b'D';
@@ -80,13 +78,9 @@ pub fn run() -> Result<()> {
     let _ = tcp.shutdown(Shutdown::Write);
     let _ = done_rx.recv_timeout(chat::LINGER);
     let _ = tcp.shutdown(Shutdown::Read);
-    let mut parent = reader
+    reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reading thread panicked"))?;
-    let mut peak = vec![PEAK];
-    peak.extend_from_slice(&usage::own_peak_rss_kib().to_le_bytes());
-    // If the parent is gone there is nobody to tell.
-    let _ = write_frame(&mut parent, &peak).and_then(|()| parent.flush());
     Ok(())
 }
 

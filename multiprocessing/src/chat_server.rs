@@ -14,7 +14,7 @@
 //! channel to the parent, carrying length-prefixed frames (`scenarios::frame`):
 //!
 //! - child -> parent: `L` + a valid line from the client, `B` + the error line for a bad one,
-//!   `G` when the client has gone, and last `P` + the child's peak memory (KiB, little-endian).
+//!   `G` when the client has gone.
 //! - parent -> child: `D` + bytes to write to the client (relayed lines, gathered). The parent
 //!   closing its end means "say nothing more and close".
 //!
@@ -27,13 +27,13 @@
 //! Children never outlive the parent: they die with it (`PR_SET_PDEATHSIG`), check it is still
 //! there when they start, and exit when their channel to it ends. They ignore Ctrl-C (the
 //! blocked signal mask is inherited) and wait for the parent, which on Ctrl-C or SIGTERM closes
-//! every channel after the shutdown notice, waits for the children, and exits 0. Each child
-//! reports its peak memory when it ends, and the summary's peak memory adds the most the
-//! children held at the same time (`usage::ChildSpans`): a process per client is what this
-//! model costs.
+//! every channel after the shutdown notice, waits for the children, and exits 0. The children's
+//! memory is sampled while they live (their PSS summed, `usage::watch_children`), and the
+//! summary's peak memory adds the most they held at the same time: a process per client is
+//! what this model costs.
 
 use crate::MODEL;
-use crate::chat_child::{BAD, DATA, GONE, LINE, PEAK};
+use crate::chat_child::{BAD, DATA, GONE, LINE};
 use crate::child::PARENT_PID_ENV;
 use anyhow::{Context, Result, bail};
 use scenarios::chat::registry::{self, ThreadInbox, ThreadQueue};
@@ -47,18 +47,15 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Stack reserved per parent thread: they hold a few small buffers (see the threading server).
 const STACK: usize = 64 * 1024;
 
 /// The children alive, by client id, to kill any that do not finish at shutdown.
 type Children = Arc<Mutex<HashMap<u64, u32>>>;
-
-/// Every child's lifetime and peak memory, for the summary.
-static SPANS: LazyLock<usage::ChildSpans> = LazyLock::new(usage::ChildSpans::default);
 
 pub fn run(args: &ChatServerArgs) -> Result<Summary> {
     let run = Run::start("chat", Label::new(MODEL, "processes", 0), 0);
@@ -92,7 +89,6 @@ pub fn run(args: &ChatServerArgs) -> Result<Summary> {
         }
         counters.wait_until_empty(Duration::from_secs(2));
     }
-    usage::add_child_peak(SPANS.concurrent_peak_kib());
     Ok(counters.finish(run))
 }
 
@@ -124,6 +120,7 @@ fn accept(
 /// Run this binary's hidden `chat-child` with the client's socket as its stdin and one end of
 /// a socket pair as its stdout. Returns the child and the parent's end.
 fn start_child(stream: &TcpStream) -> Result<(Child, UnixStream)> {
+    usage::watch_children();
     let exe = std::env::current_exe().context("cannot find this program's own executable")?;
     let (parent_end, child_end) = UnixStream::pair().context("cannot make a socket pair")?;
     let socket = stream.try_clone().context("cannot hand the socket over")?;
@@ -151,7 +148,6 @@ fn serve_child(
     budget: &Arc<ThreadBudget>,
 ) -> Result<()> {
     let pid = child.id();
-    let started = Instant::now();
     let spawned = (|| {
         let (out, registry_) = (channel.try_clone()?, Arc::clone(registry));
         let writer = thread::Builder::new()
@@ -168,7 +164,7 @@ fn serve_child(
             .stack_size(STACK)
             .spawn(move || {
                 registry.counters().joined();
-                read_from_child(id, &mut child, started, channel, &registry);
+                read_from_child(id, &mut child, channel, &registry);
                 let _ = writer.join();
                 children_.lock().expect("children").remove(&id);
                 budget_.give_back(2);
@@ -219,13 +215,11 @@ fn write_to_child(channel: UnixStream, mut queue: ThreadInbox, counters: &Counte
 fn read_from_child(
     id: u64,
     child: &mut Child,
-    started: Instant,
     channel: UnixStream,
     registry: &Registry<ThreadQueue>,
 ) {
     let counters = registry.counters();
     let mut input = BufReader::new(channel);
-    let mut peak = None;
     while let Ok(Some(frame)) = read_frame(&mut input) {
         let (tag, body) = frame.split_first().unwrap_or((&0, &[]));
         match *tag {
@@ -239,13 +233,9 @@ fn read_from_child(
                 }
             }
             GONE => registry.leave(id),
-            PEAK => peak = body.try_into().ok().map(u64::from_le_bytes),
             _ => break,
         }
     }
     registry.leave(id);
-    // A child that died without reporting: read its peak while it is a zombie-to-be, if we can.
-    let peak = peak.or_else(|| usage::peak_rss_kib_of(child.id()));
     let _ = child.wait();
-    SPANS.record(started, peak.unwrap_or(0));
 }

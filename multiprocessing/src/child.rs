@@ -63,8 +63,6 @@ pub struct Reply {
     pub id: u64,
     /// The pid of the process that did the work.
     pub pid: u32,
-    /// That process's peak resident memory so far, in KiB.
-    pub peak_kib: u64,
     /// Its threads now.
     pub threads: u64,
     /// The job's output, or its error message (the job failed; the child lives on).
@@ -72,10 +70,10 @@ pub struct Reply {
 }
 
 /// Bytes of a reply before its body.
-const REPLY_HEADER: usize = 29;
+const REPLY_HEADER: usize = 21;
 
 impl Reply {
-    /// Wire format: tag (0 ok, 1 error), id, pid, peak KiB, threads, then the body. A fixed
+    /// Wire format: tag (0 ok, 1 error), id, pid, threads, then the body. A fixed
     /// header rather than serde, so that a body of megabytes is handed over without a copy.
     pub fn encode(&self) -> Vec<u8> {
         let (tag, body): (u8, &[u8]) = match &self.result {
@@ -86,7 +84,6 @@ impl Reply {
         out.push(tag);
         out.extend_from_slice(&self.id.to_le_bytes());
         out.extend_from_slice(&self.pid.to_le_bytes());
-        out.extend_from_slice(&self.peak_kib.to_le_bytes());
         out.extend_from_slice(&self.threads.to_le_bytes());
         out.extend_from_slice(body);
         out
@@ -97,7 +94,7 @@ impl Reply {
             bail!("reply frame of {} bytes is too short", frame.len());
         }
         let u64_at = |at: usize| u64::from_le_bytes(frame[at..at + 8].try_into().expect("8 bytes"));
-        let (tag, id, peak_kib, threads) = (frame[0], u64_at(1), u64_at(13), u64_at(21));
+        let (tag, id, threads) = (frame[0], u64_at(1), u64_at(13));
         let pid = u32::from_le_bytes(frame[9..13].try_into().expect("4 bytes"));
         // Drop the header in place: a reply can be megabytes, and split_off would copy it.
         frame.drain(..REPLY_HEADER);
@@ -110,7 +107,6 @@ impl Reply {
         Ok(Reply {
             id,
             pid,
-            peak_kib,
             threads,
             result,
         })
@@ -141,7 +137,6 @@ pub struct ChildProcess {
     child: Child,
     stdin: Option<BufWriter<ChildStdin>>,
     stdout: Option<BufReader<ChildStdout>>,
-    peak_kib: u64,
     threads: u64,
     finished: bool,
 }
@@ -149,6 +144,7 @@ pub struct ChildProcess {
 impl ChildProcess {
     /// Start a copy of this binary as a worker. `fault` is for tests: see [`Fault`].
     pub fn spawn(fault: Option<Fault>) -> Result<ChildProcess> {
+        usage::watch_children();
         let exe = std::env::current_exe().context("cannot find this program's own executable")?;
         let mut cmd = Command::new(&exe);
         cmd.arg("worker")
@@ -169,7 +165,6 @@ impl ChildProcess {
             child,
             stdin,
             stdout,
-            peak_kib: 0,
             threads: 0,
             finished: false,
         })
@@ -227,7 +222,7 @@ impl ChildProcess {
         };
         match reply {
             Ok(reply) => {
-                self.note(reply.peak_kib, reply.threads);
+                self.note(reply.threads);
                 Ok(reply)
             }
             Err(e) => {
@@ -251,7 +246,6 @@ impl ChildProcess {
         self.stdout.take().map(|stdout| Replies {
             pid: self.pid(),
             stdout,
-            peak_kib: 0,
             threads: 0,
         })
     }
@@ -286,7 +280,6 @@ impl ChildProcess {
         if !self.finished {
             self.finished = true;
             self.stdin = None;
-            usage::add_child_peak(self.peak_kib);
             usage::add_child_threads(self.threads);
         }
         self.child
@@ -294,9 +287,8 @@ impl ChildProcess {
             .context("cannot wait for a worker process")
     }
 
-    /// Record what a reply said about the child, read through a [`Replies`] reader.
-    pub fn note(&mut self, peak_kib: u64, threads: u64) {
-        self.peak_kib = self.peak_kib.max(peak_kib);
+    /// Record the threads a reply said the child had (read through a [`Replies`] reader).
+    pub fn note(&mut self, threads: u64) {
         self.threads = self.threads.max(threads);
     }
 }
@@ -315,7 +307,6 @@ impl Drop for ChildProcess {
 pub struct Replies {
     pid: u32,
     stdout: BufReader<ChildStdout>,
-    peak_kib: u64,
     threads: u64,
 }
 
@@ -329,16 +320,15 @@ impl Replies {
             None => Ok(None),
             Some(frame) => {
                 let reply = Reply::decode(frame)?;
-                self.peak_kib = self.peak_kib.max(reply.peak_kib);
                 self.threads = self.threads.max(reply.threads);
                 Ok(Some(reply))
             }
         }
     }
 
-    /// The most memory and threads the replies reported.
-    pub fn usage(&self) -> (u64, u64) {
-        (self.peak_kib, self.threads)
+    /// The most threads the replies reported.
+    pub fn threads(&self) -> u64 {
+        self.threads
     }
 }
 
@@ -429,7 +419,6 @@ mod tests {
             let r = Reply {
                 id: 7,
                 pid: 1234,
-                peak_kib: 5678,
                 threads: 3,
                 result,
             };
@@ -443,7 +432,6 @@ mod tests {
         let mut bad = Reply {
             id: 1,
             pid: 1,
-            peak_kib: 1,
             threads: 1,
             result: Ok(vec![]),
         }

@@ -103,7 +103,6 @@ pub fn serve() -> Result<()> {
                     id,
                     pid,
                     result: runner.run(&item).map_err(|e| format!("{e:#}")),
-                    peak_kib: usage::own_peak_rss_kib(),
                     threads: usage::threads_now().unwrap_or(1),
                 };
                 write_frame(&mut output, &reply.encode()).context("writing a reply")?;

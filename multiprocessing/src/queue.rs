@@ -35,8 +35,8 @@ impl Job for Consume {
     }
 }
 
-/// What one consumer answered, as (item, value) pairs, and the (peak KiB, threads) it reported.
-type Answers = (Vec<(u64, u64)>, (u64, u64));
+/// What one consumer answered, as (item, value) pairs, and the most threads it reported.
+type Answers = (Vec<(u64, u64)>, u64);
 
 pub fn run(args: &QueueArgs) -> Result<Summary> {
     let mut run = Run::start(
@@ -84,7 +84,7 @@ pub fn run(args: &QueueArgs) -> Result<Summary> {
                     broken.store(true, Ordering::Relaxed);
                     while tokens.try_recv().is_ok() {}
                     answers?;
-                    Ok((got, replies.usage()))
+                    Ok((got, replies.threads()))
                 })
             })
             .collect();
@@ -110,10 +110,10 @@ pub fn run(args: &QueueArgs) -> Result<Summary> {
             .zip(readers)
             .map(|(consumer, reader)| {
                 consumer.close_input();
-                let (got, (peak_kib, threads)) = reader
+                let (got, threads) = reader
                     .join()
                     .map_err(|_| anyhow!("a reader thread panicked"))??;
-                consumer.note(peak_kib, threads);
+                consumer.note(threads);
                 Ok(got)
             })
             .collect::<Result<_>>();

@@ -10,7 +10,9 @@
 //!
 //! `wall_s` is measured from [`Run::start`] (after argument parsing) to [`Run::finish`];
 //! `user_s` and `sys_s` are the CPU time this process and its children used over the same span,
-//! and `max_rss_kib` the peak memory of the process plus its children (see [`crate::usage`]). Scenario-specific figures (GFLOP/s, pids, latency percentiles) go in
+//! and `max_rss_kib` the peak memory of the process plus its children's peak summed PSS (see
+//! [`crate::usage`]; a run with children also reports `children_pss_kib` and
+//! `children_rss_kib`). Scenario-specific figures (GFLOP/s, pids, latency percentiles) go in
 //! extra fields beside these.
 
 use crate::usage;
@@ -107,6 +109,13 @@ impl Run {
     pub fn finish(self, digest: String, failed: usize) -> Summary {
         let wall_s = self.started.elapsed().as_secs_f64();
         let used = usage::current();
+        let mut extra = self.extra;
+        // A run with child processes: their memory as PSS (counted in `max_rss_kib`), and as
+        // summed RSS beside it, which counts every shared page once per child.
+        if let Some(children) = used.children {
+            extra.insert("children_pss_kib".into(), children.pss_kib.into());
+            extra.insert("children_rss_kib".into(), children.rss_kib.into());
+        }
         Summary {
             scenario: self.scenario,
             model: self.model,
@@ -119,7 +128,7 @@ impl Run {
             max_rss_kib: used.max_rss_kib,
             digest,
             failed,
-            extra: self.extra,
+            extra,
         }
     }
 }
