@@ -73,36 +73,58 @@ pub(super) fn open(path: &Path) -> Result<File> {
 }
 
 pub(super) fn header_of(f: &mut File, path: &Path) -> Result<Header> {
-    let p = path.display();
     let mut h = [0u8; HEADER_LEN as usize];
-    f.read_exact(&mut h)
-        .with_context(|| format!("{p}: truncated: shorter than the {HEADER_LEN}-byte header"))?;
+    let got = read_up_to(f, &mut h).with_context(|| format!("cannot read {}", path.display()))?;
+    let size = f
+        .metadata()
+        .with_context(|| format!("cannot read the size of {}", path.display()))?
+        .len();
+    parse_header(&h[..got], size, &path.display().to_string())
+}
+
+/// Read as much of `buf` as the file holds.
+fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// Check a matrix file's first bytes (`head`, up to the 32 of the header) against the file's
+/// size: the magic, the version, the dimensions, and that the size is exactly what the header
+/// promises. `name` labels the errors. A pure function of its inputs (the fuzz target calls it).
+pub fn parse_header(head: &[u8], size: u64, name: &str) -> Result<Header> {
+    let Ok(h) =
+        <[u8; HEADER_LEN as usize]>::try_from(head.get(..HEADER_LEN as usize).unwrap_or(head))
+    else {
+        bail!("{name}: truncated: shorter than the {HEADER_LEN}-byte header");
+    };
     if &h[0..8] != MAGIC {
-        bail!("{p}: not a matrix file (wrong magic: expected \"DTMATRIX\")");
+        bail!("{name}: not a matrix file (wrong magic: expected \"DTMATRIX\")");
     }
     let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().expect("4 bytes"));
     let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().expect("8 bytes"));
     let version = u32_at(8);
     if version != VERSION {
-        bail!("{p}: matrix format version {version}; this program reads version {VERSION}");
+        bail!("{name}: matrix format version {version}; this program reads version {VERSION}");
     }
     let (rows, cols) = (u64_at(16), u64_at(24));
     if !(1..=MAX_DIM).contains(&rows) || !(1..=MAX_DIM).contains(&cols) {
-        bail!("{p}: header says {rows} x {cols}; each side must be 1 to {MAX_DIM}");
+        bail!("{name}: header says {rows} x {cols}; each side must be 1 to {MAX_DIM}");
     }
     let expected = HEADER_LEN + rows * cols * 8;
-    let actual = f
-        .metadata()
-        .with_context(|| format!("cannot read the size of {p}"))?
-        .len();
-    if actual < expected {
+    if size < expected {
         bail!(
-            "{p}: truncated: a {rows} x {cols} matrix needs {expected} bytes, the file has {actual}"
+            "{name}: truncated: a {rows} x {cols} matrix needs {expected} bytes, the file has {size}"
         );
     }
-    if actual > expected {
+    if size > expected {
         bail!(
-            "{p}: wrong size: a {rows} x {cols} matrix needs {expected} bytes, the file has {actual}"
+            "{name}: wrong size: a {rows} x {cols} matrix needs {expected} bytes, the file has {size}"
         );
     }
     Ok(Header {
