@@ -8,6 +8,8 @@ use std::io::{self, ErrorKind, Read, Write};
 
 /// Frames larger than this are refused: a corrupt length must not make us allocate gigabytes.
 pub const MAX_FRAME: usize = 512 << 20;
+/// The most a reader sets aside before a frame's bytes arrive (a block of a matrix fits).
+const PREALLOCATE: usize = 16 << 20;
 
 /// Write one frame. The caller flushes when it wants the peer to see it.
 pub fn write_frame<W: Write>(w: &mut W, payload: &[u8]) -> io::Result<()> {
@@ -46,14 +48,16 @@ pub fn read_frame<R: Read>(r: &mut R) -> io::Result<Option<Vec<u8>>> {
             format!("frame length {len} exceeds {MAX_FRAME}"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf).map_err(|e| {
-        if e.kind() == ErrorKind::UnexpectedEof {
-            io::Error::new(ErrorKind::UnexpectedEof, "stream ended inside a frame")
-        } else {
-            e
-        }
-    })?;
+    // Memory for what has arrived, not for what the length claims: a corrupt or hostile
+    // length costs at most PREALLOCATE up front, and the rest only as the bytes come.
+    let mut buf = Vec::with_capacity(len.min(PREALLOCATE));
+    r.take(len as u64).read_to_end(&mut buf)?;
+    if buf.len() < len {
+        return Err(io::Error::new(
+            ErrorKind::UnexpectedEof,
+            "stream ended inside a frame",
+        ));
+    }
     Ok(Some(buf))
 }
 
