@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(m) = parse_manifest("http://fuzz/manifest", data) {
         let mut names = std::collections::HashSet::new();
         for f in &m.files {
-            assert!(!f.name.contains('/') && !f.name.starts_with('.'), "{:?}", f.name);
+            assert!(
+                !f.name.contains('/') && !f.name.starts_with('.'),
+                "{:?}",
+                f.name
+            );
             assert!(names.insert(f.name.clone()), "{:?} twice", f.name);
         }
     }
