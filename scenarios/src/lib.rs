@@ -14,6 +14,7 @@
 //!   ([`images`]);
 //! - the I/O-bound scenarios: what the local HTTP server sends ([`wire`]) and the client side
 //!   ([`fetch`]);
+//! - the mixed one, I/O and CPU: images downloaded and processed as they arrive ([`pipeline`]);
 //! - the chat servers' protocol and what they share beside it: how they listen and stop, the
 //!   list of clients with a bounded queue each, what they count ([`chat`]);
 //! - the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
@@ -37,6 +38,7 @@ pub mod images;
 pub mod job;
 pub mod matrix;
 pub mod outcome;
+pub mod pipeline;
 pub mod progress;
 pub mod rng;
 pub mod spawn;

@@ -8,7 +8,9 @@
 //! - `/`                 a small JSON document describing the server and its knobs;
 //! - `/manifest`         the files: name, path, size and SHA-256 of each (JSON);
 //! - `/files/{i}`        file `i` (0-based), `--size` bytes from `SplitMix64::for_item(seed, i)`;
-//! - `/api/items/{i}`    a small JSON document for item `i` (any 64-bit `i`).
+//! - `/api/items/{i}`    a small JSON document for item `i` (any 64-bit `i`);
+//! - `/images`, `/images/{i}` with `--images DIR`: the PNGs of that folder and their manifest,
+//!   for the `pipeline` scenario (read once at start-up and served from memory: [`images`]).
 //!
 //! The knobs make it behave like a real server far away:
 //!
@@ -16,7 +18,7 @@
 //! - `--bandwidth`: bytes per second per response, paced by a timer (a connection carries one
 //!   response at a time, so this is also the bandwidth per connection): a file takes
 //!   `size / bandwidth` to arrive;
-//! - `--fault-rate`: the share of file and item requests that go wrong, in one of three ways:
+//! - `--fault-rate`: the share of file, item and image requests that go wrong, in one of three ways:
 //!   HTTP 500; a body cut short after its full `Content-Length` was promised (the connection is
 //!   closed, so the client sees fewer bytes than promised); or a stall of `--stall-ms` in the
 //!   middle of the body, longer than any sensible client timeout. `--fault-kind` forces one kind.
@@ -38,9 +40,11 @@
 
 mod content;
 mod faults;
+pub mod images;
 
 pub use content::{FileStream, file_bytes, file_name, item, manifest};
 pub use faults::{FaultKind, fault_for};
+pub use images::images_manifest;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -60,6 +64,7 @@ use scenarios::wire::MAX_SIZE;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -152,6 +157,10 @@ pub struct ServeArgs {
     /// How long a stalled response stays silent, in milliseconds
     #[arg(long, default_value_t = 60_000, value_parser = stall_ms, allow_negative_numbers = true)]
     pub stall_ms: u64,
+    /// Also serve the .png files of this folder at /images (what `gen images` wrote), with the
+    /// same latency, bandwidth and faults
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
 }
 
 impl Default for ServeArgs {
@@ -166,6 +175,7 @@ impl Default for ServeArgs {
             fault_rate: 0.0,
             fault_kind: None,
             stall_ms: 60_000,
+            images: None,
         }
     }
 }
@@ -225,6 +235,8 @@ struct State {
     /// Requests seen per faultable path: the `attempt` of [`fault_for`].
     attempts: Mutex<HashMap<String, u64>>,
     served: Arc<Served>,
+    /// `--images`: read at start-up.
+    images: Option<images::ImageSet>,
     /// Becomes true when the server shuts down: every sleep (latency, pacing, stall) ends then.
     closing: watch::Receiver<bool>,
 }
@@ -262,14 +274,18 @@ enum Route {
     Manifest,
     File(u64),
     Item(u64),
+    Images,
+    Image(usize),
     NotFound,
 }
 
-fn route(path: &str, files: usize) -> Route {
+/// `images`: how many images `--images` serves (0 without it).
+fn route(path: &str, files: usize, images: usize) -> Route {
     let index = |rest: &str| rest.parse::<u64>().ok();
     match path {
         "/" => Route::About,
         "/manifest" => Route::Manifest,
+        "/images" => Route::Images,
         _ => {
             if let Some(i) = path.strip_prefix("/files/").and_then(index) {
                 if (i as usize) < files {
@@ -277,6 +293,10 @@ fn route(path: &str, files: usize) -> Route {
                 }
             } else if let Some(i) = path.strip_prefix("/api/items/").and_then(index) {
                 return Route::Item(i);
+            } else if let Some(i) = path.strip_prefix("/images/").and_then(index)
+                && (i as usize) < images
+            {
+                return Route::Image(i as usize);
             }
             Route::NotFound
         }
@@ -316,14 +336,36 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         ));
     }
     let path = req.uri().path();
-    let content = match route(path, state.args.files) {
+    let images = state.images.as_ref();
+    let count = images.map_or(0, |set| set.bytes.len());
+    let (content, ctype) = match route(path, state.args.files, count) {
         Route::About => return Ok(json(state.about_json.clone())),
         Route::Manifest => return Ok(json(state.manifest_json.clone())),
         Route::NotFound => return Ok(fixed(StatusCode::NOT_FOUND, "no such path\n")),
-        Route::File(i) => Content::File(FileStream::new(state.args.seed, i, state.args.size)),
-        Route::Item(i) => Content::Fixed(Bytes::from(
-            serde_json::to_vec(&item(state.args.seed, i)).expect("an item serialises"),
-        )),
+        // Like /manifest, the list of images is never delayed, throttled or broken.
+        Route::Images => match images {
+            Some(set) => return Ok(json(set.manifest_json.clone())),
+            None => {
+                return Ok(fixed(
+                    StatusCode::NOT_FOUND,
+                    "no images here: start the server with --images DIR\n",
+                ));
+            }
+        },
+        Route::File(i) => (
+            Content::File(FileStream::new(state.args.seed, i, state.args.size)),
+            "application/octet-stream",
+        ),
+        Route::Item(i) => (
+            Content::Fixed(Bytes::from(
+                serde_json::to_vec(&item(state.args.seed, i)).expect("an item serialises"),
+            )),
+            "application/json",
+        ),
+        Route::Image(i) => (
+            Content::Fixed(images.expect("routed only when served").bytes[i].clone()),
+            "image/png",
+        ),
     };
     let attempt = state.next_attempt(path);
     let a = &state.args;
@@ -344,10 +386,6 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             "injected fault: HTTP 500\n",
         ));
     }
-    let ctype = match content {
-        Content::File(_) => "application/octet-stream",
-        Content::Fixed(_) => "application/json",
-    };
     Ok(stream(state, content, ctype, fault))
 }
 
@@ -525,12 +563,17 @@ fn bind(port: u16) -> Result<TcpListener> {
 
 fn state(args: &ServeArgs) -> Result<(Arc<State>, watch::Sender<bool>)> {
     let (close, closing) = watch::channel(false);
+    let images = match &args.images {
+        Some(dir) => Some(images::load_dir(dir, args)?),
+        None => None,
+    };
     let state = State {
         args: args.clone(),
         about_json: Bytes::from(serde_json::to_vec(&about(args))?),
         manifest_json: Bytes::from(serde_json::to_vec(&manifest(args))?),
         attempts: Mutex::new(HashMap::new()),
         served: Arc::new(Served::default()),
+        images,
         closing,
     };
     Ok((Arc::new(state), close))
@@ -658,6 +701,14 @@ pub fn run(args: &ServeArgs) -> Result<()> {
                 .map(|k| format!(" (all {})", k.name()))
                 .unwrap_or_default(),
         );
+        if let (Some(set), Some(dir)) = (&state.images, &a.images) {
+            say!(
+                "{} images ({:.1} MiB) from {} at /images",
+                set.bytes.len(),
+                set.total as f64 / (1 << 20) as f64,
+                dir.display()
+            );
+        }
         serve(listener, state, close, stop).await;
         say!("{}", served.line());
         anyhow::Ok(())
@@ -670,14 +721,21 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert!(matches!(route("/", 2), Route::About));
-        assert!(matches!(route("/manifest", 2), Route::Manifest));
-        assert!(matches!(route("/files/1", 2), Route::File(1)));
-        assert!(matches!(route("/files/2", 2), Route::NotFound));
-        assert!(matches!(route("/files/-1", 2), Route::NotFound));
-        assert!(matches!(route("/api/items/123456", 2), Route::Item(123456)));
-        assert!(matches!(route("/api/items/x", 2), Route::NotFound));
-        assert!(matches!(route("/etc/passwd", 2), Route::NotFound));
+        assert!(matches!(route("/", 2, 0), Route::About));
+        assert!(matches!(route("/manifest", 2, 0), Route::Manifest));
+        assert!(matches!(route("/files/1", 2, 0), Route::File(1)));
+        assert!(matches!(route("/files/2", 2, 0), Route::NotFound));
+        assert!(matches!(route("/files/-1", 2, 0), Route::NotFound));
+        assert!(matches!(
+            route("/api/items/123456", 2, 0),
+            Route::Item(123456)
+        ));
+        assert!(matches!(route("/api/items/x", 2, 0), Route::NotFound));
+        assert!(matches!(route("/etc/passwd", 2, 0), Route::NotFound));
+        assert!(matches!(route("/images", 2, 0), Route::Images));
+        assert!(matches!(route("/images/0", 2, 0), Route::NotFound));
+        assert!(matches!(route("/images/2", 2, 3), Route::Image(2)));
+        assert!(matches!(route("/images/3", 2, 3), Route::NotFound));
     }
 
     #[test]
