@@ -12,6 +12,7 @@
 //! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p asyncio -- chat-server    # a chat server with two tasks per client
 //! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
+//! cargo run --release -p asyncio -- pipeline --url http://127.0.0.1:8000 [--variant blocking]   # serve --images DIR first
 //! cargo run -p asyncio -- --help
 //! ```
 
@@ -21,6 +22,7 @@ use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
+use scenarios::pipeline::PipelineArgs;
 use scenarios::spawn::SpawnArgs;
 use std::process::ExitCode;
 
@@ -29,6 +31,7 @@ mod chat_server;
 mod downloads;
 mod images;
 mod matrix;
+mod pipeline;
 mod pool;
 mod queue;
 mod requests;
@@ -90,6 +93,13 @@ enum Command {
     ChatServer(ChatServerArgs),
     /// Start N sleeping tasks on one thread and join them: time to start and finish, memory per task
     Spawn(SpawnArgs),
+    /// Mixed I/O + CPU: tasks download the server's images; spawn_blocking or --variant blocking computes
+    Pipeline {
+        #[command(flatten)]
+        args: PipelineArgs,
+        #[command(flatten)]
+        cpu: pool::CpuArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -108,6 +118,7 @@ fn main() -> ExitCode {
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
+        Command::Pipeline { args, cpu } => pipeline::run(&args, &cpu),
     };
     scenarios::contract::exit(result)
 }

@@ -16,6 +16,9 @@
 //!   still not compute in parallel; Rust's threads do); `blocking` (the mistake, on purpose)
 //!   computes inside the task, on the loop: nothing else runs until it returns. A ticker task
 //!   ([`Ticker`]) shows the difference: `ticker_max_late_ms` in the summary.
+//! - A pipeline ([`Pool::map_pipeline`]): each task downloads on the loop, then computes where
+//!   `--variant` says: on the blocking threads behind a bounded channel (the right way), or on
+//!   the loop itself (the mistake, which stalls every download in flight).
 
 use crate::MODEL;
 use crate::ticker::Ticker;
@@ -28,7 +31,7 @@ use scenarios::{Label, Run, say};
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use tokio::runtime::Runtime;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 
 /// Where CPU-bound work runs.
@@ -57,6 +60,9 @@ pub struct Pool {
     on_error: OnError,
     /// Where CPU-bound jobs run; `None` for a pool that runs I/O-bound tasks only.
     variant: Option<Variant>,
+    /// A pipeline's blocking threads for its CPU stage (`--cpu-workers`); `workers` is then the
+    /// downloads in flight.
+    cpu_workers: Option<usize>,
     /// The event loop, made on first use and kept: a client's connections belong to the loop
     /// that opened them, so the documents fetched first and the items after share one.
     event_loop: OnceLock<Result<Runtime, String>>,
@@ -68,7 +74,16 @@ impl Pool {
             workers,
             on_error: OnError::Stop,
             variant: None,
+            cpu_workers: None,
             event_loop: OnceLock::new(),
+        }
+    }
+
+    /// How many blocking threads compute a pipeline's second stage at once (`--cpu-workers`).
+    pub fn cpu_workers(self, cpu_workers: usize) -> Pool {
+        Pool {
+            cpu_workers: Some(cpu_workers),
+            ..self
         }
     }
 
@@ -174,6 +189,76 @@ impl Pool {
         ))?
     }
 
+    /// A pipeline: one task per item, at most `workers` in flight, each running the async
+    /// first stage (`download`, on the event loop, so K downloads share one thread) and then
+    /// the CPU-bound second stage (`compute`) where `--variant` says:
+    ///
+    /// - `spawn_blocking` (the right way): the task hands its item to the CPU stage, a bounded
+    ///   channel in front of at most `--cpu-workers` blocking threads ([`CpuStage`]), and awaits
+    ///   the result; the loop stays free to read every other download meanwhile. A task waiting
+    ///   for room in the channel still holds its place among the K, so when the CPUs fall
+    ///   behind, downloads pause instead of piling images up in memory.
+    /// - `blocking` (the mistake): the task computes on the loop itself, and every download in
+    ///   flight waits unread until it is done (`download_late_*_ms`, and the ticker).
+    ///
+    /// One outcome per item, in input order; a failed download is its item's failure. Notes
+    /// the ticker's figures in `run`.
+    pub fn map_pipeline<D: AsyncJob, C: Job<Item = D::Output>>(
+        &self,
+        run: &mut Run,
+        items: Vec<D::Item>,
+        download: D,
+        compute: C,
+    ) -> Result<Vec<Outcome<C::Output>>> {
+        let (download, compute) = (Arc::new(download), Arc::new(compute));
+        let stopper = Arc::new(Stopper::new(self.on_error));
+        let variant = self.variant.unwrap_or_default();
+        let cpu_workers = self.cpu_workers.unwrap_or(self.workers);
+        let (outcomes, ticks, late_ms) = self.block_on(async {
+            let ticker = Ticker::start();
+            let cpu = match variant {
+                Variant::SpawnBlocking => {
+                    Some(Arc::new(CpuStage::start(cpu_workers, Arc::clone(&compute))))
+                }
+                Variant::Blocking => None,
+            };
+            let outcomes = self
+                .gather(
+                    items,
+                    |item| {
+                        let (download, compute) = (Arc::clone(&download), Arc::clone(&compute));
+                        let (stopper, cpu) = (Arc::clone(&stopper), cpu.clone());
+                        async move {
+                            if stopper.stopped() {
+                                return Ok(Outcome::Skipped);
+                            }
+                            let outcome = match download.run(item).await {
+                                Err(e) => Outcome::Failed(format!("{e:#}")),
+                                Ok(got) => match cpu {
+                                    Some(cpu) => cpu.run(got).await?,
+                                    // Deliberately wrong: this blocks the event loop, and every
+                                    // download in flight, until the computation returns.
+                                    None => Outcome::of(compute.run(got)),
+                                },
+                            };
+                            stopper.record(&outcome);
+                            Ok(outcome)
+                        }
+                    },
+                    Spawn::WithPermit,
+                )
+                .await;
+            // Every task is done with the CPU stage: closing its channel ends it.
+            drop(cpu);
+            let (ticks, late_ms) = ticker.stop();
+            anyhow::Ok((outcomes?, ticks, late_ms))
+        })??;
+        say!("ticker: {ticks} ticks, at worst {late_ms:.1} ms late");
+        run.extra("ticks", ticks)
+            .extra("ticker_max_late_ms", late_ms);
+        Ok(outcomes)
+    }
+
     /// Spawn one task per item and gather their outcomes back in input order
     /// (`asyncio.gather`), at most `workers` running at a time (an `asyncio.Semaphore`).
     /// I/O-bound tasks are only spawned once they hold a permit, so at most K exist at a time
@@ -217,6 +302,53 @@ impl Pool {
         }
         progress.finish();
         Ok(outcome::in_input_order(n, done))
+    }
+}
+
+/// The CPU stage of a pipeline done right: a bounded channel in front of at most `workers`
+/// computations at a time on tokio's blocking threads (`spawn_blocking`), each result sent back
+/// to the task that asked on a oneshot channel. (The same bridge would put the work on a rayon
+/// pool instead: `rayon::spawn` in place of `spawn_blocking`; a oneshot is all it takes.)
+struct CpuStage<C: Job> {
+    queue: tokio::sync::mpsc::Sender<Request<C>>,
+}
+
+/// An item for the CPU stage, and where its outcome goes.
+type Request<C> = (
+    <C as Job>::Item,
+    oneshot::Sender<Outcome<<C as Job>::Output>>,
+);
+
+impl<C: Job> CpuStage<C> {
+    /// Start the stage's dispatcher task on the current event loop.
+    fn start(workers: usize, job: Arc<C>) -> CpuStage<C> {
+        // Room for one waiting item per blocking thread, so each finds its next image ready.
+        let (queue, mut todo) = tokio::sync::mpsc::channel::<Request<C>>(workers);
+        tokio::spawn(async move {
+            let permits = Arc::new(Semaphore::new(workers));
+            while let Some((item, reply)) = todo.recv().await {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break;
+                };
+                let job = Arc::clone(&job);
+                tokio::task::spawn_blocking(move || {
+                    // The asking task may be gone (the run failed): nobody to tell, then.
+                    let _ = reply.send(Outcome::of(job.run(item)));
+                    drop(permit);
+                });
+            }
+        });
+        CpuStage { queue }
+    }
+
+    /// Compute one item on the stage: wait for room in its channel, then for the result.
+    async fn run(&self, item: C::Item) -> Result<Outcome<C::Output>> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((item, reply))
+            .await
+            .map_err(|_| anyhow!("the CPU stage has stopped"))?;
+        answer.await.context("a job panicked")
     }
 }
 

@@ -12,6 +12,7 @@
 //! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --workers 100
 //! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
+//! cargo run --release -p multiprocessing -- pipeline --url http://127.0.0.1:8000   # serve --images DIR first
 //! cargo run -p multiprocessing -- --help
 //! ```
 
@@ -21,6 +22,7 @@ use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
+use scenarios::pipeline::PipelineArgs;
 use std::process::ExitCode;
 
 mod cakes;
@@ -33,6 +35,7 @@ mod engine;
 mod images;
 mod map;
 mod matrix;
+mod pipeline;
 mod pool;
 mod queue;
 mod requests;
@@ -91,6 +94,13 @@ enum Command {
     },
     /// A line-based chat server: a child process per client, the parent relaying between them
     ChatServer(ChatServerArgs),
+    /// Mixed I/O + CPU: download threads feed the server's images to a pool of worker processes
+    Pipeline {
+        #[command(flatten)]
+        args: PipelineArgs,
+        #[command(flatten)]
+        pool: engine::PoolArgs,
+    },
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
@@ -119,6 +129,7 @@ fn main() -> ExitCode {
             engine.check().and_then(|()| images::run(&args, &engine))
         }
         Command::ChatServer(args) => chat_server::run(&args),
+        Command::Pipeline { args, pool } => pipeline::run(&args, &pool),
         Command::ChatChild => {
             return match chat_child::run() {
                 Ok(()) => ExitCode::SUCCESS,

@@ -24,6 +24,10 @@
 //!
 //! `--engine rayon` runs the same job on rayon's threads in this one process instead: Rust's
 //! usual answer to `Pool.map`, since Rust threads have no GIL to escape.
+//!
+//! `map_pipeline` is the chapter's rule for mixed work: a pool of threads runs the first stage
+//! (downloads) and feeds each result, as it arrives, to this pool of worker processes, which
+//! runs the second (the computation).
 
 use crate::MODEL;
 use crate::child::{self, ChildProcess, Fault};
@@ -52,6 +56,8 @@ pub struct Pool {
     fault: Option<Fault>,
     /// `--task-timeout`: overrides the job's own deadline for every item.
     task_timeout: Option<Duration>,
+    /// A pipeline's worker processes (`--cpu-workers`); `workers` is then its download threads.
+    cpu_workers: Option<usize>,
 }
 
 /// What a driver thread tells the parent.
@@ -69,6 +75,16 @@ impl Pool {
             engine: Engine::Processes,
             fault: None,
             task_timeout: None,
+            cpu_workers: None,
+        }
+    }
+
+    /// How many worker processes compute a pipeline's second stage while `workers` threads
+    /// run its first (`--cpu-workers`).
+    pub fn cpu_workers(self, cpu_workers: usize) -> Pool {
+        Pool {
+            cpu_workers: Some(cpu_workers),
+            ..self
         }
     }
 
@@ -94,9 +110,13 @@ impl Pool {
         }
     }
 
-    /// How the summary names this executor.
+    /// How the summary names this executor: a pipeline's is threads and processes.
     pub fn label(&self) -> Label {
-        Label::new(MODEL, self.engine.variant(), self.workers)
+        let variant = match self.cpu_workers {
+            Some(_) => "threads+processes",
+            None => self.engine.variant(),
+        };
+        Label::new(MODEL, variant, self.workers)
     }
 
     /// Run `job` on every item on the pool's workers; one outcome per item, in input order.
@@ -124,29 +144,108 @@ impl Pool {
                         .collect()
                 })
             }
-            Engine::Processes => self.in_processes(run, items, &job, &stopper, &progress)?,
+            Engine::Processes => {
+                let n = items.len();
+                let (todo_tx, todo) = crossbeam_channel::unbounded();
+                for pair in items.into_iter().enumerate() {
+                    todo_tx.send(pair).expect("the receiver is alive");
+                }
+                drop(todo_tx);
+                let processes = ("--workers", self.workers.min(n));
+                self.in_processes(run, todo, n, processes, &job, &stopper, &progress)?
+            }
         };
         progress.finish();
         Ok(outcomes)
     }
 
-    fn in_processes<J: Job>(
+    /// The chapter's mixed rule, as it says: a pool of `workers` threads downloads (threads
+    /// wait on the network well, and share one client), and a pool of `--cpu-workers` worker
+    /// processes computes, fed each item as soon as its download ends. The two pools meet at a
+    /// bounded channel: when the processes fall behind, downloads wait for room instead of
+    /// piling images up in memory. What a download produced crosses a pipe to a worker (a
+    /// downloaded image is megabytes: moving it is part of what processes cost); a worker that
+    /// dies loses that item only, and is replaced, as in `map_in_order`. One outcome per item,
+    /// in input order; a failed download is its item's failure.
+    pub fn map_pipeline<D: Job, C: Job<Item = D::Output>>(
         &self,
         run: &mut Run,
-        items: Vec<J::Item>,
-        job: &J,
-        stopper: &Stopper,
-        progress: &Progress,
-    ) -> Result<Vec<Outcome<J::Output>>> {
+        items: Vec<D::Item>,
+        download: D,
+        compute: C,
+    ) -> Result<Vec<Outcome<C::Output>>> {
         let n = items.len();
-        child::check_process_count("--workers", self.workers.min(n))?;
-        // Serialised once, handed to every worker as it starts.
-        let settings = child::encode(job)?;
+        let stopper = Stopper::new(self.on_error);
+        let progress = Progress::new(n);
+        let processes = self.cpu_workers.unwrap_or(self.workers);
         let (todo_tx, todo) = crossbeam_channel::unbounded();
         for pair in items.into_iter().enumerate() {
             todo_tx.send(pair).expect("the receiver is alive");
         }
         drop(todo_tx);
+        // Room for one waiting item per worker process: each finds its next image ready.
+        let (arrived_tx, arrived) = crossbeam_channel::bounded(processes);
+        let (failed_tx, failed) = crossbeam_channel::unbounded();
+        let mut outcomes = thread::scope(|s| -> Result<Vec<Outcome<C::Output>>> {
+            for k in 0..self.workers.min(n) {
+                let (todo, arrived_tx, failed_tx) =
+                    (todo.clone(), arrived_tx.clone(), failed_tx.clone());
+                let (download, stopper, progress) = (&download, &stopper, &progress);
+                thread::Builder::new()
+                    .name(format!("download-{}", k + 1))
+                    .spawn_scoped(s, move || {
+                        for (i, item) in todo {
+                            if stopper.stopped() {
+                                break;
+                            }
+                            match download.run(item) {
+                                // No receiver left: the process pool has ended (the run stopped).
+                                Ok(got) => {
+                                    if arrived_tx.send((i, got)).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(e) => {
+                                    let outcome = Outcome::Failed(format!("{e:#}"));
+                                    stopper.record(&outcome);
+                                    progress.tick();
+                                    let _ = failed_tx.send((i, outcome));
+                                }
+                            }
+                        }
+                    })
+                    .with_context(|| format!("cannot start download thread {}", k + 1))?;
+            }
+            // The drivers see the end of the channel once every download thread is done.
+            drop((arrived_tx, failed_tx));
+            let processes = ("--cpu-workers", processes.min(n));
+            self.in_processes(run, arrived, n, processes, &compute, &stopper, &progress)
+        })?;
+        for (i, outcome) in failed {
+            outcomes[i] = outcome;
+        }
+        progress.finish();
+        Ok(outcomes)
+    }
+
+    /// Run `job` on the items of `todo` (indexed, `n` at most) on `processes.1` worker
+    /// processes (`processes.0` is the flag that asked for them, for the error if the machine
+    /// cannot hold so many), until the channel closes. Items that never come stay skipped.
+    #[allow(clippy::too_many_arguments)]
+    fn in_processes<J: Job>(
+        &self,
+        run: &mut Run,
+        todo: crossbeam_channel::Receiver<(usize, J::Item)>,
+        n: usize,
+        processes: (&str, usize),
+        job: &J,
+        stopper: &Stopper,
+        progress: &Progress,
+    ) -> Result<Vec<Outcome<J::Output>>> {
+        let (flag, processes) = processes;
+        child::check_process_count(flag, processes)?;
+        // Serialised once, handed to every worker as it starts.
+        let settings = child::encode(job)?;
         let (events_tx, events) = crossbeam_channel::unbounded();
         let mut outcomes: Vec<Outcome<J::Output>> = (0..n).map(|_| Outcome::Skipped).collect();
         let (mut pids, mut replaced) = (Vec::new(), 0);
@@ -162,10 +261,13 @@ impl Pool {
                 stopper,
                 watchdog: &watchdog,
             };
-            for _ in 0..self.workers.min(n) {
+            for _ in 0..processes {
                 let (todo, events_tx) = (todo.clone(), events_tx.clone());
                 s.spawn(move || slot.drive(todo, events_tx));
             }
+            // Only the drivers hold the work queue now: when they stop (the run stopped), a
+            // pipeline's download threads see it closed instead of waiting for room in it.
+            drop(todo);
             drop(events_tx);
             for event in events {
                 match event {

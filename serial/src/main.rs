@@ -12,6 +12,7 @@
 //! cargo run --release -p serial -- downloads --url http://127.0.0.1:8000   # start `decision-table serve` first
 //! cargo run --release -p serial -- requests --url http://127.0.0.1:8000
 //! cargo run -p serial -- chat-server     # a chat server that serves one client at a time
+//! cargo run --release -p serial -- pipeline --url http://127.0.0.1:8000   # serve --images DIR first
 //! cargo run -p serial -- --help
 //! ```
 
@@ -21,6 +22,7 @@ use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
+use scenarios::pipeline::PipelineArgs;
 use std::process::ExitCode;
 
 mod cakes;
@@ -28,6 +30,7 @@ mod chat_server;
 mod downloads;
 mod images;
 mod matrix;
+mod pipeline;
 mod pool;
 mod queue;
 mod requests;
@@ -64,6 +67,8 @@ enum Command {
     Requests(RequestsArgs),
     /// A line-based chat server that serves one client at a time; the others wait their turn
     ChatServer(ChatServerArgs),
+    /// Mixed I/O + CPU: download each image of the server, then process it, then the next
+    Pipeline(PipelineArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
+        Command::Pipeline(args) => pipeline::run(&args),
     };
     scenarios::contract::exit(result)
 }

@@ -5,7 +5,8 @@
 //! `diff serial/src/pool.rs threading/src/pool.rs` shows exactly what a pool of threads adds
 //! (and `multiprocessing/src/pool.rs`, `asyncio/src/pool.rs` what processes and tasks add).
 //! The scenarios that map a job over items (matrix, images, downloads, requests) call it; the
-//! job itself is written once, in the `scenarios` library.
+//! job itself is written once, in the `scenarios` library. `map_pipeline` runs two jobs per
+//! item, a download then its processing (the `pipeline` scenario).
 //!
 //! `--workers` is accepted by every subcommand, so the same command line runs in every crate;
 //! here it is ignored: one worker.
@@ -54,6 +55,32 @@ impl Pool {
             .into_iter()
             .map(|item| {
                 let outcome = stopper.run(|| job.run(item));
+                progress.tick();
+                outcome
+            })
+            .collect();
+        progress.finish();
+        Ok(outcomes)
+    }
+
+    /// The two stages of a pipeline on every item, one item at a time: download it, process
+    /// it, then the next (`compute` takes what `download` produced). While an image is being
+    /// processed nothing downloads, and the other way round: the run takes the I/O time plus
+    /// the CPU time. One outcome per item, in input order; a failed download is its item's
+    /// failure.
+    pub fn map_pipeline<D: Job, C: Job<Item = D::Output>>(
+        &self,
+        _run: &mut Run,
+        items: Vec<D::Item>,
+        download: D,
+        compute: C,
+    ) -> Result<Vec<Outcome<C::Output>>> {
+        let stopper = Stopper::new(self.on_error);
+        let progress = Progress::new(items.len());
+        let outcomes = items
+            .into_iter()
+            .map(|item| {
+                let outcome = stopper.run(|| compute.run(download.run(item)?));
                 progress.tick();
                 outcome
             })

@@ -13,6 +13,7 @@
 //! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p threading -- chat-server  # a chat server with two threads per client
 //! cargo run -p threading -- spawn        # 10,000 sleeping threads: time and memory per thread
+//! cargo run --release -p threading -- pipeline --url http://127.0.0.1:8000 [--apart]   # serve --images DIR first
 //! cargo run -p threading -- --help
 //! ```
 
@@ -22,6 +23,7 @@ use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
+use scenarios::pipeline::PipelineArgs;
 use std::process::ExitCode;
 
 mod cakes;
@@ -29,6 +31,7 @@ mod chat_server;
 mod downloads;
 mod images;
 mod matrix;
+mod pipeline;
 mod pool;
 mod queue;
 mod race;
@@ -97,6 +100,13 @@ enum Command {
     ChatServer(ChatServerArgs),
     /// Start N sleeping threads and join them: time to start, time to finish, memory per thread
     Spawn(spawn::ThreadSpawnArgs),
+    /// Mixed I/O + CPU: one pool of threads downloads the server's images and processes each
+    Pipeline {
+        #[command(flatten)]
+        args: PipelineArgs,
+        #[command(flatten)]
+        apart: pipeline::ApartArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -122,6 +132,7 @@ fn main() -> ExitCode {
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
+        Command::Pipeline { args, apart } => pipeline::run(&args, apart),
     };
     scenarios::contract::exit(result)
 }

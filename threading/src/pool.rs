@@ -4,6 +4,8 @@
 //!
 //! Every concept crate has this file, with the same `Pool` and the same `map_in_order`:
 //! `diff serial/src/pool.rs threading/src/pool.rs` shows what a pool of threads adds to a loop.
+//! `map_pipeline` runs a pipeline's two stages on the same threads; `map_apart` runs them one
+//! after the other, each timed alone (the pipeline's lower bound).
 //!
 //! - Scoped threads (`thread::scope`): the threads borrow the job and the channel, and the
 //!   scope joins every one of them before `map_in_order` returns, so no `Arc` is needed and no
@@ -19,9 +21,11 @@ use anyhow::{Context, Result};
 use scenarios::gil;
 use scenarios::job::Job;
 use scenarios::outcome::{self, OnError, Outcome, Stopper};
+use scenarios::pipeline;
 use scenarios::progress::Progress;
 use scenarios::{Label, Run};
 use std::thread;
+use std::time::Instant;
 
 /// Stack reserved per worker thread (see the module doc).
 const STACK: usize = 512 * 1024;
@@ -64,6 +68,58 @@ impl Pool {
         job: J,
     ) -> Result<Vec<Outcome<J::Output>>> {
         let stopper = Stopper::new(self.on_error);
+        self.map_with(items, &stopper, |item| job.run(item))
+    }
+
+    /// The two stages of a pipeline on the same pool (the chapter's one `ThreadPoolExecutor`
+    /// for both): each thread downloads an item, processes it, and takes the next, so while
+    /// some threads wait on the network the others compute. Rust threads have no GIL, so up to
+    /// `workers` of them compute at once; more of them than cores only take turns. One outcome
+    /// per item, in input order; a failed download is its item's failure.
+    pub fn map_pipeline<D: Job, C: Job<Item = D::Output>>(
+        &self,
+        _run: &mut Run,
+        items: Vec<D::Item>,
+        download: D,
+        compute: C,
+    ) -> Result<Vec<Outcome<C::Output>>> {
+        let stopper = Stopper::new(self.on_error);
+        self.map_with(items, &stopper, |item| compute.run(download.run(item)?))
+    }
+
+    /// The two stages apart, for the lower bound: every download on the pool, then every
+    /// computation on it, each stage timed alone (`io_s`, `cpu_s` in the summary). Whatever a
+    /// pipeline does, it cannot beat the slower of the two; and doing them apart costs their
+    /// sum, and memory for every downloaded image at once.
+    pub fn map_apart<D: Job, C: Job<Item = D::Output>>(
+        &self,
+        run: &mut Run,
+        items: Vec<D::Item>,
+        download: D,
+        compute: C,
+    ) -> Result<Vec<Outcome<C::Output>>> {
+        let n = items.len();
+        let stopper = Stopper::new(self.on_error);
+        let started = Instant::now();
+        let downloads = self.map_with(items, &stopper, |item| download.run(item))?;
+        let io_s = started.elapsed().as_secs_f64();
+        let (arrived, mut done) = pipeline::split(downloads);
+        let (indices, images): (Vec<usize>, Vec<D::Output>) = arrived.into_iter().unzip();
+        let started = Instant::now();
+        let computed = self.map_with(images, &stopper, |image| compute.run(image))?;
+        let cpu_s = started.elapsed().as_secs_f64();
+        pipeline::Apart { io_s, cpu_s }.note(run);
+        done.extend(indices.into_iter().zip(computed));
+        Ok(outcome::in_input_order(n, done))
+    }
+
+    /// Run `work` on every item on the pool's threads; one outcome per item, in input order.
+    fn map_with<I: Send, T: Send>(
+        &self,
+        items: Vec<I>,
+        stopper: &Stopper,
+        work: impl Fn(I) -> anyhow::Result<T> + Sync,
+    ) -> Result<Vec<Outcome<T>>> {
         let n = items.len();
         let progress = Progress::new(n);
         // The work queue: every item with its index, taken by whichever thread is free.
@@ -74,7 +130,7 @@ impl Pool {
         // Closing the channel is how the threads learn there is no more work.
         drop(todo_tx);
         let (done_tx, done) = crossbeam_channel::unbounded();
-        let (job, stopper, progress) = (&job, &stopper, &progress);
+        let (work, progress) = (&work, &progress);
         thread::scope(|s| -> Result<()> {
             for k in 0..self.workers.min(n) {
                 let (todo, done_tx) = (todo.clone(), done_tx.clone());
@@ -83,7 +139,7 @@ impl Pool {
                     .stack_size(STACK)
                     .spawn_scoped(s, move || {
                         for (i, item) in todo {
-                            let outcome = stopper.run(|| job.run(item));
+                            let outcome = stopper.run(|| work(item));
                             progress.tick();
                             let _ = done_tx.send((i, outcome));
                         }
