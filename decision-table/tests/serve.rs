@@ -1,6 +1,10 @@
 //! `decision-table serve`, checked from outside: the binary's first line and its graceful stop,
 //! and what each knob puts on the wire, read with a bare TCP socket so nothing between the test
-//! and the bytes can hide a fault (a client library would retry or hide a short body).
+//! and the bytes can hide a fault (a client library would retry or hide a short body). With
+//! `--images DIR`: the folder's PNGs at `/images/{i}` byte for byte, listed at `/images`, under
+//! the same knobs, and a folder it cannot serve refused at start-up.
+//!
+//! `cargo test -p decision-table --test serve`
 
 use decision_table::server::{self, FaultKind, ServeArgs, fault_for};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -301,5 +305,127 @@ fn a_taken_port_is_a_clear_error() {
         EXE,
         &["serve", "--port", &port],
         &format!("127.0.0.1:{port}"),
+    );
+}
+
+/// `--images DIR` with `count` small PNGs from `gen images`' generator, and the folder.
+fn with_images(count: usize, knobs: ServeArgs) -> (ServeArgs, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    scenarios::images::generate(&scenarios::images::GenImagesArgs {
+        count,
+        width: 24,
+        height: 16,
+        seed: 9,
+        out: dir.path().to_path_buf(),
+    })
+    .expect("images");
+    let args = ServeArgs {
+        images: Some(dir.path().to_path_buf()),
+        ..knobs
+    };
+    (args, dir)
+}
+
+#[test]
+fn images_are_listed_and_served_byte_for_byte() {
+    let (args, dir) = with_images(3, small());
+    let srv = server::start(&args).expect("a server");
+    let r = get(srv.addr(), "GET", "/images", PATIENT);
+    assert_eq!(r.status, 200);
+    let m: scenarios::wire::Manifest = serde_json::from_slice(&r.body).expect("a manifest");
+    assert_eq!(Some(&m), server::images_manifest(&args).unwrap().as_ref());
+    assert_eq!((m.about.files, m.files.len()), (3, 3));
+    for (i, f) in m.files.iter().enumerate() {
+        let on_disk = std::fs::read(dir.path().join(&f.name)).expect("the file");
+        assert_eq!(f.name, format!("img-{i:03}.png"));
+        assert_eq!(f.path, format!("/images/{i}"));
+        assert_eq!(f.size, on_disk.len() as u64);
+        assert_eq!(f.sha256, scenarios::digest::sha256_hex(&on_disk));
+        let r = get(srv.addr(), "GET", &f.path, PATIENT);
+        assert_eq!((r.status, r.cut), (200, false));
+        assert_eq!(r.body, on_disk, "{}", f.name);
+    }
+    assert_eq!(get(srv.addr(), "GET", "/images/3", PATIENT).status, 404);
+    assert_eq!(get(srv.addr(), "GET", "/images/x", PATIENT).status, 404);
+    // The other routes are what they were.
+    let r = get(srv.addr(), "GET", "/files/2", PATIENT);
+    assert_eq!(r.body, server::file_bytes(args.seed, 2, args.size));
+    let r = get(srv.addr(), "GET", "/manifest", PATIENT);
+    let files: scenarios::wire::Manifest = serde_json::from_slice(&r.body).expect("a manifest");
+    assert_eq!(files, server::manifest(&args));
+}
+
+#[test]
+fn without_images_the_images_route_is_a_404_that_says_why() {
+    let srv = server::start(&small()).expect("a server");
+    let r = get(srv.addr(), "GET", "/images", PATIENT);
+    assert_eq!(r.status, 404);
+    assert!(String::from_utf8_lossy(&r.body).contains("--images DIR"));
+    assert_eq!(get(srv.addr(), "GET", "/images/0", PATIENT).status, 404);
+}
+
+#[test]
+fn images_get_the_latency_bandwidth_and_faults_but_their_list_does_not() {
+    let (args, _dir) = with_images(
+        2,
+        ServeArgs {
+            latency_ms: 200,
+            ..small()
+        },
+    );
+    let srv = server::start(&args).expect("a server");
+    let r = get(srv.addr(), "GET", "/images/1", PATIENT);
+    assert_eq!(r.status, 200);
+    assert!(r.first_byte >= Duration::from_millis(200), "{r:?}");
+    let list = get(srv.addr(), "GET", "/images", PATIENT);
+    assert!(list.total < Duration::from_millis(150), "{list:?}");
+    // A bandwidth of a quarter of the image per second: four seconds for it.
+    let size = server::images_manifest(&args).unwrap().unwrap().files[0].size;
+    let (args, _dir) = with_images(
+        1,
+        ServeArgs {
+            bandwidth: size / 4,
+            ..small()
+        },
+    );
+    let srv = server::start(&args).expect("a server");
+    let r = get(srv.addr(), "GET", "/images/0", PATIENT);
+    assert_eq!(r.body.len() as u64, size);
+    assert!(r.total >= Duration::from_millis(3900), "{r:?}");
+    for kind in FaultKind::ALL {
+        let (args, _dir) = with_images(1, faulty(kind));
+        let srv = server::start(&args).expect("a server");
+        let r = get(srv.addr(), "GET", "/images/0", Duration::from_millis(500));
+        match kind {
+            FaultKind::Status500 => assert_eq!(r.status, 500),
+            FaultKind::Short => assert!(r.cut && r.body.len() as u64 == r.content_length / 2),
+            FaultKind::Stall => assert!(r.silent && r.body.len() as u64 == r.content_length / 2),
+        }
+        assert_eq!(get(srv.addr(), "GET", "/images", PATIENT).status, 200);
+        assert_eq!(srv.served().faults(kind), 1, "{kind:?}");
+    }
+}
+
+#[test]
+fn serve_refuses_an_images_folder_it_cannot_serve() {
+    let empty = tempfile::tempdir().expect("a temporary directory");
+    let empty_s = empty.path().to_str().expect("UTF-8");
+    assert_refused(
+        EXE,
+        &["serve", "--port", "0", "--images", empty_s],
+        "no .png files",
+    );
+    let gone = empty.path().join("gone");
+    let gone_s = gone.to_str().expect("UTF-8");
+    assert_refused(
+        EXE,
+        &["serve", "--port", "0", "--images", gone_s],
+        "not a directory",
+    );
+    std::fs::write(empty.path().join("bad name.png"), b"x").unwrap();
+    assert_refused(
+        EXE,
+        &["serve", "--port", "0", "--images", empty_s],
+        "bad name.png",
     );
 }

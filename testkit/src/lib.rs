@@ -8,6 +8,8 @@
 //!   plan, and runs against it ([`io::Bench`]) or against nothing.
 //! - [`cpu`]: small `matrix` and `images` inputs with their reference digests, and every bad
 //!   input run against a binary.
+//! - [`pipeline`]: a `serve --images` server of small PNGs in this process, what a correct
+//!   `pipeline` run reports against it, and runs against it (or against no images at all).
 //! - [`procs`]: whether a process is alive, its children, waiting for them.
 //! - [`chat`]: the chat servers' shared checks.
 
@@ -15,5 +17,6 @@ pub mod chat;
 pub mod cpu;
 pub mod hostile;
 pub mod io;
+pub mod pipeline;
 pub mod procs;
 pub mod run;

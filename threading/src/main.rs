@@ -50,6 +50,14 @@ struct GilArgs {
     gil: bool,
 }
 
+/// `--apart`: a pipeline's two parts one after the other, each timed alone (the lower bound).
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct ApartArgs {
+    /// Download every image, then process them all, each part timed alone (the lower bound)
+    #[arg(long)]
+    apart: bool,
+}
+
 impl GilArgs {
     fn apply(self) {
         if self.gil {
@@ -105,7 +113,7 @@ enum Command {
         #[command(flatten)]
         args: PipelineArgs,
         #[command(flatten)]
-        apart: pipeline::ApartArgs,
+        apart: ApartArgs,
     },
 }
 
@@ -132,7 +140,7 @@ fn main() -> ExitCode {
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
-        Command::Pipeline { args, apart } => pipeline::run(&args, apart),
+        Command::Pipeline { args, apart } => pipeline::run(&args, apart.apart),
     };
     scenarios::contract::exit(result)
 }

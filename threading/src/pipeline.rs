@@ -24,31 +24,17 @@ use scenarios::pipeline::{self, FetchImage, PipelineArgs, ProcessArrived};
 use scenarios::usage::ThreadSampler;
 use scenarios::{Run, Summary};
 
-/// `--apart`: the two parts one after the other, each timed alone (the lower bound).
-#[derive(clap::Args, Debug, Clone, Copy)]
-pub struct ApartArgs {
-    /// Download every image, then process them all, timing each part alone (the lower bound)
-    #[arg(long)]
-    pub apart: bool,
-}
-
-pub fn run(args: &PipelineArgs, apart: ApartArgs) -> Result<Summary> {
-    let pool = Pool::new(args.workers).on_error(args.on_error());
+pub fn run(args: &PipelineArgs, apart: bool) -> Result<Summary> {
+    let pool = Pool::new(args.workers)
+        .on_error(args.on_error())
+        .apart(apart);
     let download = FetchImage::new(args);
     let manifest = download.manifest()?;
     pipeline::prepare_out(&args.out)?;
-    let mut label = pool.label();
-    if apart.apart {
-        label.variant.push_str("+apart");
-    }
-    let mut run = Run::start("pipeline", label, manifest.files.len());
+    let mut run = Run::start("pipeline", pool.label(), manifest.files.len());
     let threads = ThreadSampler::start();
     let compute = ProcessArrived::new(args);
-    let outcomes = if apart.apart {
-        pool.map_apart(&mut run, manifest.files.clone(), download, compute)?
-    } else {
-        pool.map_pipeline(&mut run, manifest.files.clone(), download, compute)?
-    };
+    let outcomes = pool.map_pipeline(&mut run, manifest.files.clone(), download, compute)?;
     let threads = threads.stop();
     pipeline::finish(run, args, &manifest, outcomes, threads)
 }

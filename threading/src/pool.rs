@@ -4,8 +4,8 @@
 //!
 //! Every concept crate has this file, with the same `Pool` and the same `map_in_order`:
 //! `diff serial/src/pool.rs threading/src/pool.rs` shows what a pool of threads adds to a loop.
-//! `map_pipeline` runs a pipeline's two stages on the same threads; `map_apart` runs them one
-//! after the other, each timed alone (the pipeline's lower bound).
+//! `map_pipeline` runs a pipeline's two stages on the same threads (or, with `--apart`, one
+//! after the other, each timed alone: the pipeline's lower bound).
 //!
 //! - Scoped threads (`thread::scope`): the threads borrow the job and the channel, and the
 //!   scope joins every one of them before `map_in_order` returns, so no `Arc` is needed and no
@@ -35,6 +35,8 @@ const STACK: usize = 512 * 1024;
 pub struct Pool {
     workers: usize,
     on_error: OnError,
+    /// `--apart`: a pipeline's two stages one after the other (see [`Pool::map_pipeline`]).
+    apart: bool,
 }
 
 impl Pool {
@@ -42,7 +44,13 @@ impl Pool {
         Pool {
             workers,
             on_error: OnError::Stop,
+            apart: false,
         }
+    }
+
+    /// `--apart`: run a pipeline's stages one after the other, each timed alone.
+    pub fn apart(self, apart: bool) -> Pool {
+        Pool { apart, ..self }
     }
 
     /// What a failed item does to the rest of the run (`--keep-going`).
@@ -52,10 +60,10 @@ impl Pool {
 
     /// How the summary names this executor.
     pub fn label(&self) -> Label {
-        let variant = if gil::enabled() {
-            "threads+gil"
-        } else {
-            "threads"
+        let variant = match (gil::enabled(), self.apart) {
+            (true, _) => "threads+gil",
+            (false, true) => "threads+apart",
+            (false, false) => "threads",
         };
         Label::new(MODEL, variant, self.workers)
     }
@@ -76,30 +84,23 @@ impl Pool {
     /// some threads wait on the network the others compute. Rust threads have no GIL, so up to
     /// `workers` of them compute at once; more of them than cores only take turns. One outcome
     /// per item, in input order; a failed download is its item's failure.
+    ///
+    /// With `--apart` ([`Pool::apart`]) the stages run one after the other instead: every
+    /// download on the pool, then every computation on it, each stage timed alone (`io_s`,
+    /// `cpu_s` in the summary). No pipeline can beat the slower of the two, which makes it the
+    /// lower bound; doing them apart costs their sum, and memory for every image at once.
     pub fn map_pipeline<D: Job, C: Job<Item = D::Output>>(
-        &self,
-        _run: &mut Run,
-        items: Vec<D::Item>,
-        download: D,
-        compute: C,
-    ) -> Result<Vec<Outcome<C::Output>>> {
-        let stopper = Stopper::new(self.on_error);
-        self.map_with(items, &stopper, |item| compute.run(download.run(item)?))
-    }
-
-    /// The two stages apart, for the lower bound: every download on the pool, then every
-    /// computation on it, each stage timed alone (`io_s`, `cpu_s` in the summary). Whatever a
-    /// pipeline does, it cannot beat the slower of the two; and doing them apart costs their
-    /// sum, and memory for every downloaded image at once.
-    pub fn map_apart<D: Job, C: Job<Item = D::Output>>(
         &self,
         run: &mut Run,
         items: Vec<D::Item>,
         download: D,
         compute: C,
     ) -> Result<Vec<Outcome<C::Output>>> {
-        let n = items.len();
         let stopper = Stopper::new(self.on_error);
+        if !self.apart {
+            return self.map_with(items, &stopper, |item| compute.run(download.run(item)?));
+        }
+        let n = items.len();
         let started = Instant::now();
         let downloads = self.map_with(items, &stopper, |item| download.run(item))?;
         let io_s = started.elapsed().as_secs_f64();

@@ -1,0 +1,206 @@
+//! The asyncio binary's `pipeline` (tasks that download on the event loop and compute on
+//! blocking threads behind a bounded channel, or, with `--variant blocking`, on the loop
+//! itself) against a real `serve --images` started in this test process on 127.0.0.1:0
+//! (`testkit::pipeline::PipelineBench` starts it and runs the binary; every check is here):
+//! both variants print the `images` scenario's reference digest, computing on the loop is seen
+//! to stall the downloads in flight while the right way keeps the loop free, faults are retried
+//! or named with nothing left behind, and Ctrl-C leaves only whole outputs.
+//!
+//! `cargo test -p asyncio --test pipeline`
+
+use decision_table::server::{FaultKind, ServeArgs};
+use std::time::Duration;
+use testkit::io::{failed_files, retries, small};
+use testkit::pipeline::{
+    PipelineBench, against_no_images, ctrl_c, image_name, names_in, wait_exit, wait_for_an_output,
+};
+use testkit::run::{assert_refusal, assert_refused};
+
+const EXE: &str = env!("CARGO_BIN_EXE_asyncio");
+
+#[test]
+fn both_variants_match_the_images_reference() {
+    let bench = PipelineBench::start(7, 64, 48, small(1, 0));
+    for variant in ["spawn_blocking", "blocking"] {
+        for cpu_workers in ["1", "3"] {
+            let flags = [
+                "--variant",
+                variant,
+                "--workers",
+                "3",
+                "--cpu-workers",
+                cpu_workers,
+            ];
+            let ran = bench.run(EXE, &flags);
+            assert!(
+                ran.output.status.success(),
+                "{flags:?}: {}",
+                ran.output.stderr
+            );
+            let s = ran.summary();
+            assert_eq!(
+                (s.scenario.as_str(), s.variant.as_str()),
+                ("pipeline", variant)
+            );
+            assert_eq!((s.items, s.failed), (7, 0), "{flags:?}");
+            assert_eq!(s.digest, bench.reference(), "{flags:?}");
+            assert_eq!(bench.outputs(), bench.expected_outputs(), "{flags:?}");
+            assert_eq!(
+                ran.files.len(),
+                7,
+                "no temporary file left: {:?}",
+                ran.files
+            );
+        }
+    }
+}
+
+#[test]
+fn downloads_overlap_as_tasks() {
+    // 400 ms to the first byte of each image: one at a time, six would take 2.4 s.
+    let knobs = ServeArgs {
+        latency_ms: 400,
+        ..small(1, 0)
+    };
+    let bench = PipelineBench::start(6, 32, 24, knobs);
+    let ran = bench.run(EXE, &["--workers", "6"]);
+    assert!(ran.output.status.success(), "{}", ran.output.stderr);
+    let s = ran.summary();
+    assert_eq!(s.digest, bench.reference());
+    assert!(
+        s.wall_s < 1.8,
+        "{} s: the downloads did not overlap",
+        s.wall_s
+    );
+}
+
+#[test]
+fn computing_on_the_loop_stalls_the_downloads_in_flight() {
+    // Two downloads of about half a second each in flight, and about a tenth of a second of
+    // CPU per picture in a debug build: whenever one image is processed on the loop, the other
+    // download waits unread.
+    let knobs = ServeArgs {
+        bandwidth: 360_000,
+        ..small(1, 0)
+    };
+    let bench = PipelineBench::start(6, 320, 240, knobs);
+    let figures = |variant| {
+        let ran = bench.run(EXE, &["--workers", "2", "--variant", variant]);
+        assert!(
+            ran.output.status.success(),
+            "{variant}: {}",
+            ran.output.stderr
+        );
+        let s = ran.summary();
+        assert_eq!(s.digest, bench.reference(), "{variant}");
+        let f = |k: &str| s.extra[k].as_f64().unwrap_or_else(|| panic!("no {k}"));
+        (
+            f("ticker_max_late_ms"),
+            f("download_late_max_ms"),
+            f("ticks"),
+            s.wall_s,
+        )
+    };
+    let (ticker_late, download_late, _, _) = figures("blocking");
+    assert!(
+        ticker_late >= 50.0,
+        "the ticker was only {ticker_late} ms late"
+    );
+    assert!(
+        download_late >= 50.0,
+        "the downloads were only {download_late} ms late"
+    );
+    let (_, _, ticks, wall_s) = figures("spawn_blocking");
+    assert!(
+        ticks >= wall_s * 1000.0 / 40.0,
+        "{ticks} ticks in {wall_s} s: the loop was not free"
+    );
+}
+
+#[test]
+fn faults_are_retried() {
+    const RETRIES: u32 = 4;
+    let knobs = ServeArgs {
+        fault_rate: 0.5,
+        ..small(1, 0)
+    };
+    let bench = PipelineBench::with_faults(6, knobs, RETRIES, |p| {
+        p.failed.is_empty() && p.retries >= 3 && p.faults.iter().all(|(_, n)| *n > 0)
+    });
+    let ran = bench.run(EXE, &["--workers", "3"]);
+    assert!(ran.output.status.success(), "{}", ran.output.stderr);
+    let s = ran.summary();
+    assert_eq!(s.digest, bench.reference());
+    assert_eq!(retries(&s), bench.plan.retries);
+    assert_eq!(bench.outputs(), bench.expected_outputs());
+}
+
+#[test]
+fn an_image_out_of_retries_is_named_and_nothing_of_it_is_left() {
+    let knobs = ServeArgs {
+        fault_rate: 0.6,
+        ..small(1, 0)
+    };
+    let bench = PipelineBench::with_faults(6, knobs, 1, |p| (1..=3).contains(&p.failed.len()));
+    let failed: Vec<String> = bench.plan.failed.iter().map(|&i| image_name(i)).collect();
+    std::fs::create_dir_all(&bench.out).unwrap();
+    std::fs::write(bench.out.join(&failed[0]), b"stale").unwrap();
+    let ran = bench.run(EXE, &["--workers", "3", "--keep-going"]);
+    let stderr = &ran.output.stderr;
+    assert_eq!(ran.output.status.code(), Some(1), "{stderr}");
+    let s = ran.summary();
+    assert_eq!(failed_files(&s), failed);
+    for name in &failed {
+        assert!(
+            stderr.contains(&format!("FAILED {name}")),
+            "{name}:\n{stderr}"
+        );
+    }
+    let mut want = bench.expected_outputs();
+    want.retain(|name, _| !failed.contains(name));
+    assert_eq!(bench.outputs(), want, "exactly the images that arrived");
+    assert_eq!(names_in(&bench.out).len(), want.len(), "no temporary file");
+}
+
+#[test]
+fn without_keep_going_the_first_failed_image_is_the_error() {
+    let knobs = ServeArgs {
+        fault_rate: 1.0,
+        fault_kind: Some(FaultKind::Status500),
+        ..small(1, 0)
+    };
+    let bench = PipelineBench::start(4, 32, 24, knobs);
+    let ran = bench.run(EXE, &["--retries", "1", "--backoff-ms", "1"]);
+    assert_refusal(
+        &ran.output,
+        &["img-000.png", "download failed after 2 attempt(s)"],
+    );
+    assert!(bench.outputs().is_empty(), "{:?}", ran.files);
+}
+
+#[test]
+fn ctrl_c_mid_run_leaves_only_whole_outputs() {
+    let knobs = ServeArgs {
+        latency_ms: 150,
+        ..small(1, 0)
+    };
+    let bench = PipelineBench::start(12, 48, 32, knobs);
+    let mut child = bench.spawn(EXE, &["--workers", "2"]);
+    wait_for_an_output(&bench, &mut child, Duration::from_secs(30));
+    ctrl_c(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(!status.success(), "{status}");
+    let (got, want) = (bench.outputs(), bench.expected_outputs());
+    assert!(got.len() < 12, "the run was not interrupted mid-way");
+    for (name, sha) in &got {
+        assert_eq!(Some(sha), want.get(name), "{name} is not a whole output");
+    }
+}
+
+#[test]
+fn a_server_without_images_or_no_server_is_a_clear_error() {
+    let ran = against_no_images(EXE);
+    assert_refusal(&ran.without_images, &["/images", "--images DIR"]);
+    assert_refusal(&ran.dead, &[&ran.dead_url, "cannot connect"]);
+    assert_refused(EXE, &["pipeline", "--variant", "nope"], "--variant");
+}
