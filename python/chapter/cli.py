@@ -1,7 +1,7 @@
 """The command line: the Rust binaries' subcommands and flags (same names, meanings and, where
 sensible, defaults), plus ``--model`` to choose the model in this one program.
 
-    python -m chapter cakes|workers|queue|matrix|images|downloads|requests|chat-server ... --model M [--json]
+    python -m chapter cakes|workers|queue|matrix|images|downloads|requests|chat-server|pipeline ... --model M [--json]
     python -m chapter compare matrix FILE1 FILE2 | compare images DIR1 DIR2
 
 Every limit exists to turn bad input into a clear message instead of a traceback, a hang or an
@@ -192,6 +192,21 @@ def build_parser():
     p.add_argument("--count", type=bounded(1, 1_000_000), default=1000, help="how many items to fetch")
     p.add_argument("--stall-timeout-s", type=seconds, default=600.0, help=argparse.SUPPRESS)
 
+    p = sub.add_parser("pipeline", help="mixed I/O + CPU: download the server's images, process each as it arrives")
+    _common(p)
+    _http(p, 8)
+    p.add_argument("--out", default="data/pipeline-out", help="directory for the processed images (created if missing)")
+    p.add_argument("--cpu-workers", type=bounded(1, 256), default=cores(),
+                   help="processes that compute (multiprocessing, asyncio's executor; default: cores)")
+    p.add_argument("--sigma", type=sigma, default=2.0, help="standard deviation of the Gaussian blur, in pixels")
+    p.add_argument("--keep-going", action="store_true", help="after a failed image, process the others and count failures")
+    # Its own dest: the pipeline's variants are not the images scenario's (see chapter.pipeline).
+    p.add_argument("--variant", dest="pipeline_variant", default=None,
+                   choices=("threads+processes", "apart", "process_executor", "blocking"),
+                   help="multiprocessing: threads+processes (default) | apart (the lower bound); "
+                        "asyncio: process_executor (default) | blocking (CPU work on the loop)")
+    _pooled(p)
+
     from chapter.chat import DEFAULT_ADDR, socket_addr
 
     p = sub.add_parser("chat-server", help="a line-based chat server (the workspace's protocol)")
@@ -252,6 +267,7 @@ def main(argv=None) -> int:
             "downloads": "downloads",
             "requests": "many_requests",
             "chat-server": "chat_server",
+            "pipeline": "pipeline",
         }[args.command]
         summary = __import__(f"chapter.{module}", fromlist=["run"]).run(args)
         return exit_status(summary)

@@ -3,7 +3,9 @@
     map_in_order(items, workers, job, model, keep_going) -> Mapped
 
 runs ``job(item)`` for every item and returns the outcomes **in input order**, whatever order
-they finished in, so every model feeds the digest the same way. The scenario code is the same
+they finished in, so every model feeds the digest the same way. (``map_pipeline(items, workers,
+download, compute, model, ...)`` does the same with two jobs per item, for the ``pipeline``
+scenario: see it at the end of this file.) The scenario code is the same
 for every model; only ``model`` (and ``variant``) choose what runs the items:
 
 ========================  ============================================================
@@ -575,3 +577,226 @@ def kill_children(grace_s: float = 1.0) -> None:
             break
         if pid == 0:
             time.sleep(0.01)
+
+
+# ---------------------------------------------------------------------------------------------
+# A pipeline: two jobs per item, a download then its processing (the `pipeline` scenario).
+
+PIPELINE_VARIANTS = {
+    "serial": ("serial",),
+    "threading": ("threads",),
+    "multiprocessing": ("threads+processes",),
+    "asyncio": ("process_executor", "blocking"),
+}
+
+
+def _both(download, compute, item):
+    return compute(download(item))
+
+
+def map_pipeline(
+    items,
+    workers,
+    download,
+    compute,
+    model,
+    keep_going=False,
+    *,
+    variant=None,
+    cpu_workers=None,
+    die_on_task=None,
+    stall_timeout_s=DEFAULT_STALL_TIMEOUT_S,
+    start_method=None,
+) -> Mapped:
+    """Run ``compute(download(item))`` for every item in ``model``, as soon as each download
+    ends, and return the outcomes in input order (a failed download is its item's failure):
+
+    - serial: download, process, next, on the main thread;
+    - threading: one ``ThreadPoolExecutor`` of ``workers`` threads for both: each thread
+      downloads an item and processes it. The waits release the GIL, and so does Pillow while
+      it computes; pure-Python work would take turns;
+    - multiprocessing (the chapter's rule): a ``ThreadPoolExecutor`` of ``workers`` threads
+      downloads, a ``ProcessPoolExecutor`` of ``cpu_workers`` processes computes, each item
+      submitted to it as its download ends (its bytes pickled across);
+    - asyncio: ``download`` is a coroutine function; at most ``workers`` tasks download at once
+      on the event loop, then each hands its item to ``loop.run_in_executor`` with a
+      ``ProcessPoolExecutor`` of ``cpu_workers`` (``process_executor``, the right way), or
+      computes on the loop itself (``blocking``, the mistake: every download in flight waits).
+
+    ``compute`` must be picklable (a module-level function) for the process pools. Items wait
+    between the two pools in a bounded window, so a slow CPU stage pauses the downloads instead
+    of piling images up in memory."""
+    import functools
+
+    items = list(items)
+    cpu_workers = cpu_workers or workers
+    variant = variant or PIPELINE_VARIANTS[model][0]
+    fail = FailFast(keep_going)
+    if model == "serial":
+        return _serial(items, functools.partial(_both, download, compute), fail)
+    if model == "threading":
+        ex = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+        job = functools.partial(_both, download, compute)
+        return _windowed(items, workers, job, fail, ex, workers, None, stall_timeout_s, "ThreadPoolExecutor")
+    if model == "multiprocessing":
+        usage.expect_children()
+        return _threads_then_processes(
+            items, workers, cpu_workers, download, compute, fail, die_on_task, stall_timeout_s, start_method
+        )
+    if model == "asyncio":
+        return asyncio.run(
+            pipeline_in_loop(
+                items, workers, download, compute, fail, variant=variant, cpu_workers=cpu_workers,
+                stall_timeout_s=stall_timeout_s, start_method=start_method,
+            )
+        )
+    raise ChapterError(f"unknown model {model!r}: use one of {', '.join(MODELS)}")
+
+
+def _threads_then_processes(items, workers, cpu_workers, download, compute, fail, die_on_task, stall_timeout_s, start_method):
+    import collections
+
+    n = len(items)
+    outcomes = [None] * n
+    pids = []
+    processes = _started_process_pool(cpu_workers, start_method)
+    downloads = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download")
+    fetching, computing, waiting = {}, {}, collections.deque()
+    next_i = 0
+    try:
+        while next_i < n or fetching or computing or waiting:
+            # Downloads start while there is room: at most `workers` in flight, and no more
+            # once `cpu_workers` downloaded items are already waiting for a process.
+            while next_i < n and len(fetching) < workers and len(waiting) < cpu_workers and not fail.stopped:
+                fetching[downloads.submit(_call, download, next_i, items[next_i], None)] = next_i
+                next_i += 1
+            while waiting and len(computing) < 2 * cpu_workers and not fail.stopped:
+                i, arrived = waiting.popleft()
+                computing[processes.submit(_call, compute, i, arrived, die_on_task)] = i
+            if fail.stopped:
+                waiting.clear()
+            if not fetching and not computing:
+                break
+            done, _ = cf.wait(list(fetching) + list(computing), timeout=stall_timeout_s, return_when=cf.FIRST_COMPLETED)
+            if not done:
+                raise ChapterError(f"pipeline: nothing finished in {stall_timeout_s:g} s; giving up")
+            for f in done:
+                if f in fetching:
+                    i = fetching.pop(f)
+                    _, ok, value = f.result()
+                    if ok:
+                        waiting.append((i, value))
+                        continue
+                else:
+                    i = computing.pop(f)
+                    try:
+                        pid, ok, value = f.result()
+                    except BrokenProcessPool:
+                        lost = sorted([i] + list(computing.values()))
+                        raise ChapterError(_broken_pool_message(processes, lost, n - next_i, n)) from None
+                    _note_pid(pids, pid)
+                o = Outcome(True, value) if ok else Outcome(False, error=value)
+                fail.record(i, o)
+                outcomes[i] = o
+    except BaseException as e:
+        interrupted = not isinstance(e, Exception)
+        _shut(processes, interrupted)
+        _shut(downloads, interrupted)
+        raise
+    _shut(processes, interrupted=False)
+    _shut(downloads, interrupted=False)
+    return Mapped(outcomes, pids, fail.first)
+
+
+def _started_process_pool(workers, start_method):
+    """A ProcessPoolExecutor whose workers are already running. With fork, a worker is a copy of
+    this process as it is when the pool starts: started before any download thread exists, no
+    worker can inherit a lock one of them held (an import, a connection pool) mid-fork."""
+    ex = cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=_context(start_method), initializer=worker_init, initargs=(None,)
+    )
+    ex.submit(os.getpid).result(timeout=60)
+    return ex
+
+
+async def pipeline_in_loop(
+    items,
+    workers,
+    download,
+    compute,
+    fail,
+    *,
+    variant="process_executor",
+    cpu_workers=None,
+    stall_timeout_s=DEFAULT_STALL_TIMEOUT_S,
+    start_method=None,
+) -> Mapped:
+    """The asyncio side of :func:`map_pipeline`, for code already running in an event loop
+    (the pipeline opens its HTTP session in the loop first). ``fail`` is a :class:`FailFast`
+    or a bool (keep going)."""
+    if isinstance(fail, bool):
+        fail = FailFast(fail)
+    items = list(items)
+    cpu_workers = cpu_workers or workers
+    n = len(items)
+    outcomes = [None] * n
+    pids = []
+    loop = asyncio.get_running_loop()
+    executor = None
+    if variant == "process_executor":
+        usage.expect_children()
+        executor = _started_process_pool(cpu_workers, start_method)
+    ticker = Ticker()
+    permits = asyncio.Semaphore(workers)
+    broken = []
+
+    async def one(i, item):
+        try:
+            if fail.stopped:
+                return
+            _, ok, value = await _acall(download, i, item)
+            if ok:
+                if variant == "blocking":
+                    result = _call(compute, i, value, None)  # on the loop, on purpose: the mistake
+                else:
+                    fut = loop.run_in_executor(executor, _call, compute, i, value, None)
+                    result = await asyncio.wait_for(fut, stall_timeout_s)
+                pid, ok, value = result
+                _note_pid(pids, pid)
+            o = Outcome(True, value) if ok else Outcome(False, error=value)
+            fail.record(i, o)
+            outcomes[i] = o
+        except BrokenProcessPool:
+            broken.append(i)
+            fail.stopped = True
+        except asyncio.TimeoutError:
+            fail.stopped = True
+            fail.first = fail.first or (i, f"task {i}: no result in {stall_timeout_s:g} s; giving up")
+        finally:
+            permits.release()
+
+    live = set()
+    try:
+        for i, item in enumerate(items):
+            # A task holds its permit until its image is processed: at most `workers` images
+            # are downloading or waiting for a process at once.
+            await permits.acquire()
+            if fail.stopped:
+                permits.release()
+                break
+            t = loop.create_task(one(i, item))
+            live.add(t)
+            t.add_done_callback(live.discard)
+        if live:
+            await asyncio.gather(*live)
+    except BaseException as e:
+        if executor is not None:
+            _shut(executor, interrupted=not isinstance(e, Exception))
+        raise
+    if executor is not None:
+        _shut(executor, interrupted=False)
+    ticks, late_ms = await ticker.stop()
+    say(f"ticker: {ticks} ticks, at worst {late_ms:.1f} ms late")
+    if broken:
+        raise ChapterError(_broken_pool_message(executor, sorted(broken), 0, n))
+    return Mapped(outcomes, pids, fail.first, extras={"ticks": ticks, "ticker_max_late_ms": late_ms})

@@ -276,10 +276,13 @@ pub fn finish(
                 Err(e) => say!("cannot remove {}: {e}", stale.display()),
             }
             if !matches!(o, Outcome::Skipped) {
-                say!(
-                    "FAILED {}: {why}; nothing is left under that name",
-                    entry.name
-                );
+                // A failed download names its image already; a dead worker does not.
+                let why = if why.starts_with(&format!("{}:", entry.name)) {
+                    why.to_string()
+                } else {
+                    format!("{}: {why}", entry.name)
+                };
+                say!("FAILED {why}; nothing is left under that name");
             }
             failed_files.push(entry.name.clone());
         }
