@@ -21,7 +21,7 @@ BIN="$ROOT/target/release"
 HYPERFINE_CRATE_VERSION=1.20.0 # 1.21 and later need a newer rustc than the machine's 1.95
 
 # The scenarios, in report order. Each has a function scenario_<name> below.
-ALL_SCENARIOS=(cakes workers queue matrix images downloads requests chat)
+ALL_SCENARIOS=(cakes workers queue matrix images downloads requests chat pipeline)
 
 usage() {
     cat <<EOF
@@ -311,6 +311,71 @@ finish_chat() {
     done
 }
 
+scenario_pipeline() {
+    # Mixed I/O + CPU: N 1080p PNGs (4.9 MB each, the images scenario's generator and seed)
+    # downloaded from a server with 50 ms to first byte and 24 MiB/s per connection, 4 in flight,
+    # each processed by the images kernel on every core as it arrives. Chosen so that the two
+    # parts alone are of the same order (I/O about 4 rounds of 0.25 s, CPU about N x 0.1 s / 2
+    # cores): the pipeline can then hide one behind the other, and the models differ in how.
+    # threading-apart and python-multiprocessing-apart time the two parts alone in the same
+    # hyperfine run: their summaries' io_s and cpu_s, and ideal_s = the larger, the lower bound.
+    local count=16 w=1920 h=1080 k=4
+    [ $QUICK = 1 ] && count=4
+    local dir="$OUT/inputs/images-${count}x${w}x$h-seed42"
+    [ -f "$dir/.complete" ] || {
+        "$BIN/decision-table" gen images --count $count --width $w --height $h --seed 42 --out "$dir" >/dev/null
+        touch "$dir/.complete"
+    }
+    start_http_server --images "$dir" --files 1 --size 0 --latency-ms 50 --bandwidth 25165824
+    RUNS=3 WARMUP=1
+    [ $QUICK = 1 ] && RUNS=2 WARMUP=0
+    local args="pipeline --url $URL --workers $k --cpu-workers $CORES"
+    local rust_out="--out $OUT/work/pipeline-out" py_out="--out $OUT/work/pipeline-out-python"
+    add serial "$BIN/serial $args $rust_out"
+    add threading "$BIN/threading $args $rust_out"
+    add threading-apart "$BIN/threading $args $rust_out --apart"
+    add multiprocessing "$BIN/multiprocessing $args $rust_out"
+    add asyncio "$BIN/asyncio $args $rust_out"
+    add asyncio-blocking "$BIN/asyncio $args $rust_out --variant blocking"
+    add_python_models "$args $py_out"
+    if [ $PYTHON = 1 ]; then
+        add python-multiprocessing-apart "$PY -m chapter $args $py_out --model multiprocessing --variant apart"
+        add python-asyncio-blocking "$PY -m chapter $args $py_out --model asyncio --variant blocking"
+    fi
+}
+
+# After the pipeline scenario: each row's mean against its language's lower bound,
+# max(downloads alone, processing alone), both measured in this run by the -apart row.
+finish_pipeline() {
+    echo "== pipeline: every run against its language's lower bound ($OUT/pipeline-bounds.md)"
+    python3 - "$OUT" <<'PY' | tee "$OUT/pipeline-bounds.md" | sed 's/^/   /'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+results = json.loads((out / "hyperfine/pipeline.json").read_text())["results"]
+def summary(name):
+    p = out / "summaries/pipeline" / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else {}
+bound = {}
+for lang, name in (("rust", "threading-apart"), ("python", "python-multiprocessing-apart")):
+    s = summary(name)
+    if "ideal_s" in s:
+        bound[lang] = (s["io_s"], s["cpu_s"], s["ideal_s"])
+print("| run | mean | lower bound (I/O alone, CPU alone) | mean / bound | peak memory | downloads late, worst | event loop late, worst |")
+print("| --- | ---: | --- | ---: | ---: | ---: | ---: |")
+for r in results:
+    name = r.get("command_name") or r["command"]
+    lang = "python" if name.startswith("python-") else "rust"
+    s = summary(name)
+    io, cpu, b = bound.get(lang, (None, None, None))
+    ratio = f"{r['mean'] / b:.2f}" if b else "–"
+    where = f"{b:.3f} s ({io:.3f} s, {cpu:.3f} s)" if b else "–"
+    mem = f"{s['max_rss_kib'] / 1024:.0f} MiB" if "max_rss_kib" in s else "–"
+    late = f"{s['download_late_max_ms']:.0f} ms" if "download_late_max_ms" in s else "–"
+    loop = f"{s['ticker_max_late_ms']:.0f} ms" if "ticker_max_late_ms" in s else "–"
+    print(f"| {name} | {r['mean']:.3f} s | {where} | {ratio} | {mem} | {late} | {loop} |")
+PY
+}
+
 # wait_for_line FILE REGEX WHAT: wait up to 30 s for a server to announce itself.
 wait_for_line() {
     local i
@@ -393,6 +458,7 @@ run_scenario() {
     done
     merge_exports "$s"
     [ "$s" = chat ] && finish_chat
+    [ "$s" = pipeline ] && { finish_pipeline || echo "   (no table of the pipeline's bounds: see above)" >&2; }
     # Stop the servers this scenario started; the next one starts its own.
     for pid in "${PIDS[@]:$started}"; do
         kill -TERM "$pid" 2>/dev/null || true

@@ -1,5 +1,6 @@
 //! The chapter's decision table, in our own words: which job, which model it recommends, why,
-//! and which scenario of this workspace measures it (if any does yet).
+//! and which scenario of this workspace measures it (if any does yet). After its ten rows comes
+//! the chapter's rule for mixed work (a process pool and a thread pool), measured by `pipeline`.
 //!
 //! The recommendation is data (a list of [`Model`]s), not prose: the report judges a row by
 //! asking whether the measured winner is one of them, and a sentence to search would let a
@@ -73,8 +74,8 @@ impl Row {
     }
 }
 
-/// The chapter's ten rows, in its order.
-pub const ROWS: [Row; 10] = [
+/// The chapter's ten rows, in its order, then its rule for mixed workloads.
+pub const ROWS: [Row; 11] = [
     Row {
         job: "Many HTTP requests",
         chapter_choice: &[Model::Asyncio],
@@ -135,6 +136,14 @@ pub const ROWS: [Row; 10] = [
         why: "waiting on the database; many at once",
         scenario: None,
     },
+    // Not one of the ten rows: the rule under the table ("mixed workload -> ProcessPoolExecutor
+    // + ThreadPoolExecutor"), whose combination the multiprocessing model runs.
+    Row {
+        job: "mixed I/O + CPU (the chapter's rule)",
+        chapter_choice: &[Model::Multiprocessing],
+        why: "process pool + thread pool",
+        scenario: Some("pipeline"),
+    },
 ];
 
 /// The table as Markdown.
@@ -162,7 +171,11 @@ mod tests {
     #[test]
     fn renders_every_row() {
         let t = render();
-        assert_eq!(t.lines().filter(|l| l.starts_with("| ")).count(), 12);
+        assert_eq!(t.lines().filter(|l| l.starts_with("| ")).count(), 13);
+        assert!(t.contains(
+            "| mixed I/O + CPU (the chapter's rule) | multiprocessing | process pool + thread pool \
+             | pipeline |"
+        ));
     }
 
     #[test]
