@@ -662,6 +662,8 @@ def _threads_then_processes(items, workers, cpu_workers, download, compute, fail
     processes = _started_process_pool(cpu_workers, start_method)
     downloads = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download")
     fetching, computing, waiting = {}, {}, collections.deque()
+    # The worker processes seen while they lived, for the message if one dies (see `_windowed`).
+    workers_seen = dict(getattr(processes, "_processes", None) or {})
     next_i = 0
     try:
         while next_i < n or fetching or computing or waiting:
@@ -673,6 +675,7 @@ def _threads_then_processes(items, workers, cpu_workers, download, compute, fail
             while waiting and len(computing) < 2 * cpu_workers and not fail.stopped:
                 i, arrived = waiting.popleft()
                 computing[processes.submit(_call, compute, i, arrived, die_on_task)] = i
+                workers_seen.update(getattr(processes, "_processes", None) or {})
             if fail.stopped:
                 waiting.clear()
             if not fetching and not computing:
@@ -693,7 +696,7 @@ def _threads_then_processes(items, workers, cpu_workers, download, compute, fail
                         pid, ok, value = f.result()
                     except BrokenProcessPool:
                         lost = sorted([i] + list(computing.values()))
-                        raise ChapterError(_broken_pool_message(processes, lost, n - next_i, n)) from None
+                        raise ChapterError(_broken_pool_message(workers_seen, lost, n - next_i, n)) from None
                     _note_pid(pids, pid)
                 o = Outcome(True, value) if ok else Outcome(False, error=value)
                 fail.record(i, o)
@@ -749,6 +752,8 @@ async def pipeline_in_loop(
     ticker = Ticker()
     permits = asyncio.Semaphore(workers)
     broken = []
+    # The process pool's workers seen while they lived (see `_windowed`).
+    workers_seen = dict(getattr(executor, "_processes", None) or {})
 
     async def one(i, item):
         try:
@@ -760,6 +765,7 @@ async def pipeline_in_loop(
                     result = _call(compute, i, value, None)  # on the loop, on purpose: the mistake
                 else:
                     fut = loop.run_in_executor(executor, _call, compute, i, value, None)
+                    workers_seen.update(getattr(executor, "_processes", None) or {})
                     result = await asyncio.wait_for(fut, stall_timeout_s)
                 pid, ok, value = result
                 _note_pid(pids, pid)
@@ -798,5 +804,5 @@ async def pipeline_in_loop(
     ticks, late_ms = await ticker.stop()
     say(f"ticker: {ticks} ticks, at worst {late_ms:.1f} ms late")
     if broken:
-        raise ChapterError(_broken_pool_message(executor, sorted(broken), 0, n))
+        raise ChapterError(_broken_pool_message(workers_seen, sorted(broken), 0, n))
     return Mapped(outcomes, pids, fail.first, extras={"ticks": ticks, "ticker_max_late_ms": late_ms})

@@ -157,3 +157,14 @@ def test_a_server_without_images_and_a_wrong_variant_are_clear_errors(serve, tmp
     assert proc.returncode == 1 and "--images DIR" in proc.stderr and "/images" in proc.stderr
     proc = chapter("pipeline", "--url", url, "--model", "threading", "--variant", "apart")
     assert proc.returncode == 1 and "--variant apart does not go with --model threading" in proc.stderr
+
+
+def test_a_dead_worker_process_breaks_the_pool_and_is_named(serve, small_images, tmp_path):
+    d, _ = small_images
+    url = serve("--images", d, "--files", 1, "--size", 0)
+    proc = chapter("pipeline", "--url", url, "--out", tmp_path / "out", "--model", "multiprocessing",
+                   "--die-on-task", 2, "--sigma", 1.5)
+    # concurrent.futures cannot replace a dead worker (the Rust pool does): the run fails,
+    # naming the worker and how it died.
+    assert proc.returncode == 1, proc.stderr
+    assert "a worker process of the ProcessPoolExecutor died" in proc.stderr and "SIGKILL" in proc.stderr
