@@ -191,8 +191,11 @@ impl Pool {
                 let (todo, arrived_tx, failed_tx) =
                     (todo.clone(), arrived_tx.clone(), failed_tx.clone());
                 let (download, stopper, progress) = (&download, &stopper, &progress);
+                // Small stacks, as the threading pool's: a download thread only waits on a
+                // socket, and `--workers` may ask for thousands of them.
                 thread::Builder::new()
                     .name(format!("download-{}", k + 1))
+                    .stack_size(512 * 1024)
                     .spawn_scoped(s, move || {
                         for (i, item) in todo {
                             if stopper.stopped() {
