@@ -341,12 +341,76 @@ pub fn render(report: &Report, chart_dir: &str) -> String {
             let _ = writeln!(
                 out,
                 "- `{}`: `{}` ({} runs)",
-                e.bench.name, e.bench.command, e.bench.runs
+                e.bench.name,
+                relative(&e.bench.command),
+                e.bench.runs
             );
         }
         out.push_str("\n</details>\n\n");
     }
+    if let Some(chat) = &report.sweeps.chat {
+        out.push_str(&super::curves::chat_section(
+            chat,
+            report.scenario("chat"),
+            chart_dir,
+        ));
+    }
+    if let Some(spawn) = &report.sweeps.spawn {
+        out.push_str(&super::curves::spawn_section(spawn, chart_dir));
+    }
     out
+}
+
+/// Folders of the repository that a command's program can live in: whatever stands before one
+/// of them in an absolute path is the repository's root on the machine that ran it.
+const REPO_MARKERS: [&str; 5] = [
+    "/target/release/",
+    "/target/debug/",
+    "/.venv/bin/",
+    "/scripts/",
+    "/python/",
+];
+
+/// Folders of a results folder that a command's arguments point into (`compare.sh` makes
+/// inputs under `OUT/inputs` and writes under `OUT/work`).
+const RUN_FOLDERS: [&str; 2] = ["/inputs/", "/work/"];
+
+/// A command line as the report prints it: with paths relative to the repository, never the
+/// absolute paths of the machine it ran on. `compare.sh` already writes its `.cmd` files so;
+/// this also covers hyperfine's own exports and older runs. A path under the repository loses
+/// the repository's root; a path into a results folder elsewhere keeps the results folder's
+/// name (`/data/runs/results/inputs/x` -> `results/inputs/x`).
+pub fn relative(cmd: &str) -> String {
+    let roots: Vec<&str> = cmd
+        .split(' ')
+        .filter(|w| w.starts_with('/'))
+        .filter_map(|w| REPO_MARKERS.iter().find_map(|m| w.find(m).map(|i| &w[..i])))
+        .filter(|root| !root.is_empty())
+        .collect();
+    let word = |w: &str| -> String {
+        // `--out=/x/y` as well as `--out /x/y`.
+        let (head, path) = match w.split_once('=') {
+            Some((h, p)) if p.starts_with('/') => (format!("{h}="), p),
+            _ => (String::new(), w),
+        };
+        if !path.starts_with('/') {
+            return w.to_string();
+        }
+        for root in &roots {
+            if let Some(rest) = path.strip_prefix(root).and_then(|r| r.strip_prefix('/')) {
+                return format!("{head}{rest}");
+            }
+        }
+        for folder in RUN_FOLDERS {
+            if let Some(i) = path.rfind(folder).filter(|i| *i > 0) {
+                let run_dir = &path[..i];
+                let name = run_dir.rsplit('/').next().unwrap_or(run_dir);
+                return format!("{head}{name}{}", &path[i..]);
+            }
+        }
+        w.to_string()
+    };
+    cmd.split(' ').map(word).collect::<Vec<_>>().join(" ")
 }
 
 fn or_unknown(s: &str) -> &str {
@@ -396,6 +460,8 @@ mod tests {
             min: mean,
             max: mean,
             cpu: mean,
+            user: mean,
+            system: 0.0,
             runs: 3,
         })
     }
@@ -433,6 +499,28 @@ mod tests {
         s.entries[1].summary.as_mut().unwrap().digest = "bbbb".into();
         assert_eq!(s.digests_agree(Language::Rust), Some(false));
         assert!(scenario_table(&s, Language::Rust, 2).contains("differs"));
+    }
+
+    #[test]
+    fn commands_lose_the_machine_s_paths() {
+        assert_eq!(
+            relative("/home/u/repo/target/release/serial matrix /home/u/repo/results/inputs/m"),
+            "target/release/serial matrix results/inputs/m"
+        );
+        assert_eq!(
+            relative(
+                "target/release/serial images /work/main/results/inputs/i --out=/work/main/results/work/o"
+            ),
+            "target/release/serial images results/inputs/i --out=results/work/o"
+        );
+        assert_eq!(
+            relative("/r/.venv/bin/python -m chapter cakes --model serial"),
+            ".venv/bin/python -m chapter cakes --model serial"
+        );
+        assert_eq!(
+            relative("taskset -c 0 target/release/x --addr 127.0.0.1:1"),
+            "taskset -c 0 target/release/x --addr 127.0.0.1:1"
+        );
     }
 
     #[test]
