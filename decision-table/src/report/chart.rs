@@ -429,8 +429,8 @@ fn legend(root: &DrawingArea<SVGBackend, Shift>, s: &Scenario) -> DrawResult {
         light(grey).filled(),
     ))?;
     root.draw(&Text::new(
-        "dark + light: user + system CPU, p50 then p99 · outline: summed RSS · whiskers: ±σ · \
-         ×: speedup over the language's serial run",
+        "dark + light: user + system CPU, or p50 + p99 · outline: summed RSS · whiskers: ±σ · \
+         ×: speedup vs serial",
         (x + 38, y),
         ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90)),
     ))?;

@@ -255,8 +255,9 @@ fn draw_panel(
         let style = ("sans-serif", 13)
             .into_font()
             .color(&grey)
-            .pos(Pos::new(HPos::Left, VPos::Bottom));
-        c.draw_series([EmptyElement::at((x_lo, *b)) + Text::new(label.clone(), (6, -3), style)])?;
+            .pos(Pos::new(HPos::Right, VPos::Bottom));
+        // At the right end, where the lines of small N (the left) are not.
+        c.draw_series([EmptyElement::at((x_hi, *b)) + Text::new(label.clone(), (-6, -3), style)])?;
     }
     for s in &p.series {
         let style = s.colour.stroke_width(2);
