@@ -21,7 +21,7 @@ BIN="$ROOT/target/release"
 HYPERFINE_CRATE_VERSION=1.20.0 # 1.21 and later need a newer rustc than the machine's 1.95
 
 # The scenarios, in report order. Each has a function scenario_<name> below.
-ALL_SCENARIOS=(cakes workers queue matrix images downloads requests chat pipeline)
+ALL_SCENARIOS=(cakes workers queue matrix images downloads requests chat chat-capacity spawn pipeline)
 
 usage() {
     cat <<EOF
@@ -374,6 +374,170 @@ for r in results:
     loop = f"{s['ticker_max_late_ms']:.0f} ms" if "ticker_max_late_ms" in s else "–"
     print(f"| {name} | {r['mean']:.3f} s | {where} | {ratio} | {mem} | {late} | {loop} |")
 PY
+}
+
+# ---------------------------------------------------------------------------------------------
+# The scale curves (docs/chat.md, "Capacity"): sweeps of a size rather than timed commands, so
+# they add nothing to hyperfine; each point's summary goes under $OUT/summaries/sweeps/<name>/
+# for the report (decision-table/src/report/sweep.rs reads them).
+
+# forget_pid PID: drop a server this run has stopped from PIDS, so the exit trap cannot signal
+# whatever process reuses its id later (a sweep starts and stops dozens of servers).
+forget_pid() {
+    local kept=() p
+    for p in "${PIDS[@]}"; do
+        [ "$p" = "$1" ] || kept+=("$p")
+    done
+    PIDS=("${kept[@]}")
+}
+
+# json_number FILE KEY: a number of a one-line JSON summary, or nothing.
+json_number() {
+    sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" "$1" 2>/dev/null | head -n 1
+}
+
+# chat_point SERVER N: start SERVER pinned to its core, put N paced clients on it from the
+# other core, stop it. Leaves DIR/SERVER-nN.json (the load's summary, with the server's memory
+# read through --server-pid once every client is in), .server.json (the server's own summary)
+# or .error (what the load client said, if it gave no summary). Returns 0 if the point is
+# within the bound: everyone let in, nothing lost, p99 under CAP_BOUND ms.
+chat_point() {
+    local m=$1 n=$2 stem="$CAP_DIR/$1-n$2" log="$OUT/work/capacity-$1-$2.err" pid addr p99
+    case $m in
+    python-*) $CAP_SERVER_PIN $PY -m chapter chat-server --model "${m#python-}" --addr 127.0.0.1:0 --json >"$stem.server.json" 2>"$log" & ;;
+    *) $CAP_SERVER_PIN "$BIN/$m" chat-server --addr 127.0.0.1:0 --json >"$stem.server.json" 2>"$log" & ;;
+    esac
+    pid=$!
+    PIDS+=("$pid")
+    wait_for_line "$log" 'listening on' "$m chat-server"
+    addr=$(grep -o 'listening on [0-9.:]*' "$log" | head -n 1 | awk '{print $3}')
+    # shellcheck disable=SC2086 # the pinning is a plain word list or nothing
+    $CAP_LOAD_PIN "$BIN/decision-table" chat-load --addr "$addr" --server-pid "$pid" --model "$m" \
+        --clients "$n" --senders $CAP_SENDERS --messages $CAP_MESSAGES --rate $CAP_RATE \
+        --connect-timeout-s 60 --timeout-s 30 --json >"$stem.json" 2>"$stem.log" || true
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    forget_pid "$pid"
+    [ -s "$stem.server.json" ] || rm -f "$stem.server.json"
+    if [ ! -s "$stem.json" ]; then
+        rm -f "$stem.json"
+        mv "$stem.log" "$stem.error"
+        printf '   %-18s N=%-6s no summary: %s\n' "$m" "$n" "$(tail -n 1 "$stem.error")"
+        return 1
+    fi
+    p99=$(json_number "$stem.json" latency_p99_ms)
+    printf '   %-18s N=%-6s let in %-6s lost %-6s p99 %8s ms  server PSS %6s MiB\n' "$m" "$n" \
+        "$(json_number "$stem.json" admitted)" "$(json_number "$stem.json" failed)" "${p99:-–}" \
+        "$(awk -v k="$(json_number "$stem.json" server_pss_kib)" 'BEGIN { printf "%.1f", k / 1024 }')"
+    [ "$(json_number "$stem.json" admitted)" = "$n" ] && [ "$(json_number "$stem.json" failed)" = 0 ] &&
+        [ -n "$p99" ] && awk -v p="$p99" -v b="$CAP_BOUND" 'BEGIN { exit !(p < b) }'
+}
+
+# chat_point_retried SERVER N: chat_point, and once more if it missed the bound with everyone
+# let in (CAP_RETRIES=1): one stall of a shared machine must not end a sweep. The first try's
+# files are kept as SERVER-nN.try1.* (the report reads the last try).
+chat_point_retried() {
+    local stem="$CAP_DIR/$1-n$2" f
+    chat_point "$1" "$2" && return 0
+    [ "$CAP_RETRIES" -gt 0 ] && [ "$(json_number "$stem.json" admitted)" = "$2" ] || return 1
+    for f in "$stem".*; do
+        mv "$f" "$stem.try1.${f#"$stem".}"
+    done
+    chat_point "$1" "$2"
+}
+
+scenario_chat-capacity() {
+    # Latency-bounded capacity, as websocket-shootout and tcp-echo benchmarks measure it: a
+    # paced load (5 senders at 2 messages/s each, relayed to everyone), N from 100 up
+    # the grid until a server misses the bound (something lost, or p99 >= 250 ms) or cannot
+    # take the clients, then a few halvings between the last N within and the first over.
+    # The top of the grid is the open-file limit (20,000 per process here): the server and the
+    # load client each hold a descriptor per client, so one load process reaches within a few
+    # dozen clients of where the server itself stops, and more load processes would buy
+    # nothing. The serial server holds one client at a time (its tests show it): left out.
+    CAP_DIR="$OUT/summaries/sweeps/chat-capacity"
+    CAP_SENDERS=5 CAP_RATE=2 CAP_MESSAGES=6 CAP_BOUND=250 CAP_RETRIES=1
+    local grid=(100 300 1000 2000 3000 5000 7500 10000 15000 19900) halvings=2
+    if [ $QUICK = 1 ]; then
+        grid=(100 2000) CAP_MESSAGES=4 CAP_RETRIES=0 halvings=0
+    fi
+    rm -rf "$CAP_DIR"
+    mkdir -p "$CAP_DIR"
+    local pinning="server and load client unpinned (fewer than 2 cores)"
+    CAP_SERVER_PIN="" CAP_LOAD_PIN=""
+    if [ "$CORES" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+        # Two cores: the load client's reading of N sockets must not take the server's core.
+        CAP_SERVER_PIN="taskset -c 1" CAP_LOAD_PIN="taskset -c 0"
+        pinning="The server (and its child processes) ran on CPU 1 and the load client on CPU 0 (\`taskset\`), so neither took the other's core"
+    fi
+    local servers=(threading multiprocessing asyncio) m n lo hi mid i
+    [ $PYTHON = 1 ] && servers+=(python-asyncio python-threading)
+    printf '{"senders":%s,"rate":%s,"messages":%s,"bound_p99_ms":%s,"retries":%s,"grid":[%s],"pinning":"%s","left_out":"%s"}\n' \
+        $CAP_SENDERS $CAP_RATE $CAP_MESSAGES $CAP_BOUND $CAP_RETRIES "$(IFS=,; echo "${grid[*]}")" "$(json_string "$pinning")" \
+        "The serial server is left out: it serves one client at a time, so a load of many clients cannot complete against it (its tests show everyone else waiting)." \
+        >"$CAP_DIR/sweep.json"
+    echo "== chat-capacity: ${servers[*]}, N up to ${grid[-1]}, $CAP_SENDERS senders x $CAP_RATE/s, bound p99 < $CAP_BOUND ms"
+    for m in "${servers[@]}"; do
+        case $m in
+        python-*) printf 'server: %s\n' "$(relative "$CAP_SERVER_PIN $PY -m chapter chat-server --model ${m#python-} --addr 127.0.0.1:0 --json")" ;;
+        *) printf 'server: %s\n' "$(relative "$CAP_SERVER_PIN $BIN/$m chat-server --addr 127.0.0.1:0 --json")" ;;
+        esac >"$CAP_DIR/$m.cmd"
+        printf 'load: %s\n' "$(relative "$CAP_LOAD_PIN $BIN/decision-table chat-load --addr ADDR --server-pid PID --model $m --clients N --senders $CAP_SENDERS --messages $CAP_MESSAGES --rate $CAP_RATE --connect-timeout-s 60 --timeout-s 30 --json")" >>"$CAP_DIR/$m.cmd"
+        lo=0 hi=0
+        for n in "${grid[@]}"; do
+            if chat_point_retried "$m" "$n"; then lo=$n; else hi=$n; break; fi
+        done
+        # Narrow the capacity down between the last N within the bound and the first over it.
+        for ((i = 0; i < halvings && lo > 0 && hi > 0; i++)); do
+            mid=$(((lo + hi) / 2 / 100 * 100))
+            [ "$mid" -gt "$lo" ] && [ "$mid" -lt "$hi" ] || break
+            if chat_point_retried "$m" "$mid"; then lo=$mid; else hi=$mid; fi
+        done
+    done
+}
+
+# spawn_point MODEL N: `MODEL spawn --count N`; leaves DIR/MODEL-nN.json, or .error with the
+# refusal. Returns non-zero if it was refused.
+spawn_point() {
+    local stem="$SPAWN_DIR/$1-n$2"
+    if "$BIN/$1" spawn --count "$2" --sleep-ms "$SPAWN_SLEEP_MS" --json >"$stem.json" 2>"$stem.log"; then
+        printf '   %-10s N=%-8s started in %6s s, %6s KiB per unit\n' "$1" "$2" \
+            "$(json_number "$stem.json" start_s)" "$(json_number "$stem.json" per_unit_kib)"
+        rm -f "$stem.log"
+        return 0
+    fi
+    rm -f "$stem.json"
+    mv "$stem.log" "$stem.error"
+    printf '   %-10s N=%-8s refused: %s\n' "$1" "$2" "$(tail -n 1 "$stem.error" | cut -c 1-110)"
+    return 1
+}
+
+scenario_spawn() {
+    # N sleeping tasks from 1,000 to 1,000,000, and N threads until they meet the kernel's
+    # limits (vm.max_map_count, pid_max: `threading spawn` stops with a clear error, which is
+    # the curve's last point, not a failure), then once more at the most that started.
+    # Each sleeps 2 s: longer than starting them all takes (1,000,000 tasks or 15,000 threads
+    # take 0.5 s on a quiet machine, 2.5 s on a busy one), so all are alive when it is measured.
+    SPAWN_DIR="$OUT/summaries/sweeps/spawn" SPAWN_SLEEP_MS=2000
+    local tasks=(1000 3000 10000 30000 100000 300000 1000000) threads=(1000 3000 10000 30000 100000) n reached
+    if [ $QUICK = 1 ]; then
+        tasks=(1000 100000 1000000) threads=(1000 10000 30000)
+    fi
+    rm -rf "$SPAWN_DIR"
+    mkdir -p "$SPAWN_DIR"
+    relative "$BIN/asyncio spawn --count N --sleep-ms $SPAWN_SLEEP_MS --json" >"$SPAWN_DIR/asyncio.cmd"
+    relative "$BIN/threading spawn --count N --sleep-ms $SPAWN_SLEEP_MS --json" >"$SPAWN_DIR/threading.cmd"
+    echo "== spawn: tasks up to ${tasks[-1]}, threads up to their wall"
+    for n in "${tasks[@]}"; do
+        spawn_point asyncio "$n" || break
+    done
+    for n in "${threads[@]}"; do
+        spawn_point threading "$n" && continue
+        # "could not start thread K of N": K - 1 started, the most this machine gave.
+        reached=$(sed -n 's/.*could not start thread \([0-9]*\) of.*/\1/p' "$SPAWN_DIR/threading-n$n.error" | head -n 1)
+        [ -n "$reached" ] && [ "$reached" -gt 1 ] && spawn_point threading $((reached - 1)) || true
+        break
+    done
 }
 
 # wait_for_line FILE REGEX WHAT: wait up to 30 s for a server to announce itself.

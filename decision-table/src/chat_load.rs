@@ -16,13 +16,27 @@
 //! seen every sender's last message, or at `--timeout-s`, after which whatever is missing
 //! counts as lost.
 //!
+//! With `--rate` the senders are paced: each sends at fixed times (`t0 + seq / rate`, the
+//! senders spread evenly within each interval), and the summary says how late the sends left
+//! against that schedule (`send_late_p99_ms`, `send_late_max_ms`) and the rate achieved
+//! (`sent_per_s`): a load client too busy to keep its own schedule would measure itself, not
+//! the server. Without `--rate` everything leaves at once, a burst: its figure is throughput
+//! (deliveries per second), and its "latency" is mostly the time each message waited in line.
+//!
+//! With `--server-pid PID` it also reads the server's memory from outside, the same way for
+//! every model and language: the PSS (and RSS) of PID and all its descendants, summed from
+//! `/proc/<pid>/smaps_rollup`, once before the first client connects (`server_pss_idle_kib`)
+//! and once at the moment every client is in (`server_pss_kib`, `server_rss_kib`,
+//! `server_processes`), before anything is sent: the memory of holding N connections.
+//!
 //! The report: the time to connect everyone, messages expected / delivered / lost / duplicated,
 //! latency p50 / p99 / max, and deliveries per second. The exit status is non-zero if anything
 //! was lost, duplicated or unexpected, or if the server did not let every client in within
 //! `--connect-timeout-s` (the serial server serves one client at a time: everyone else waits,
 //! and the report says so).
 //!
-//! Everything runs on one tokio runtime in this process; tests call [`run`] directly.
+//! Everything runs on tokio in this process: the receiving clients on a multi-thread runtime,
+//! the senders on a runtime of their own (see `SenderLoop`); tests call [`run`] directly.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -61,6 +75,10 @@ fn payload(s: &str) -> Result<usize, String> {
     scenarios::cli::bounded(s, 0, 8000).map(|v| v as usize)
 }
 
+fn pid(s: &str) -> Result<u32, String> {
+    scenarios::cli::bounded(s, 1, i32::MAX as u64).map(|v| v as u32)
+}
+
 fn seconds(s: &str) -> Result<u64, String> {
     scenarios::cli::bounded(s, 1, 3600)
 }
@@ -95,6 +113,9 @@ pub struct ChatLoadArgs {
     /// The model of the server under test, as the summary should name it
     #[arg(long, default_value = "client")]
     pub model: String,
+    /// The server's process id: read its memory (PSS, children included) once every client is in
+    #[arg(long, value_parser = pid, allow_negative_numbers = true)]
+    pub server_pid: Option<u32>,
 }
 
 impl ChatLoadArgs {
@@ -116,6 +137,7 @@ impl Default for ChatLoadArgs {
             connect_timeout_s: 30,
             timeout_s: 60,
             model: "client".into(),
+            server_pid: None,
         }
     }
 }
@@ -237,6 +259,63 @@ fn parse_message(text: &str) -> Option<(usize, u32, u64)> {
     let seq = parts.next()?.parse().ok()?;
     let sent = parts.next()?.parse().ok()?;
     Some((sender, seq, sent))
+}
+
+/// The memory of a process and all its descendants at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TreeMemory {
+    /// PSS summed: each page shared between processes is split between them, so a page of the
+    /// binary that 1,000 children map counts once in all, not 1,000 times.
+    pub pss_kib: u64,
+    /// RSS summed: every shared page once per process that maps it (an upper bound).
+    pub rss_kib: u64,
+    pub processes: usize,
+}
+
+/// Read the memory of `pid` and its descendants from `/proc`: `None` if `pid` itself cannot be
+/// read (gone, or not ours to read). A descendant that exits while the tree is walked is left
+/// out, and one that starts meanwhile may be missed: the reading is of one moment, give or take
+/// the walk (about 0.1 ms per process).
+pub fn tree_memory(pid: u32) -> Option<TreeMemory> {
+    let (pss, rss) = scenarios::usage::rollup_kib(pid)?;
+    let mut total = TreeMemory {
+        pss_kib: pss,
+        rss_kib: rss,
+        processes: 1,
+    };
+    let mut todo = children(pid);
+    // Every pid is visited once: a process has one parent, so the tree has no cycles, but a
+    // reused pid could make one in theory; the bound keeps the walk finite whatever happens.
+    let mut budget = 1_000_000usize;
+    while let Some(p) = todo.pop() {
+        budget = budget.saturating_sub(1);
+        if budget == 0 {
+            break;
+        }
+        if let Some((pss, rss)) = scenarios::usage::rollup_kib(p) {
+            total.pss_kib += pss;
+            total.rss_kib += rss;
+            total.processes += 1;
+            todo.extend(children(p));
+        }
+    }
+    Some(total)
+}
+
+/// The children of every thread of `pid` (`/proc/<pid>/task/<tid>/children`): a child belongs
+/// to the thread that started it, and a server may start them from several threads.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
 }
 
 /// Counts down as clients complete; the main task waits for zero.
@@ -361,21 +440,33 @@ async fn receive(
     tally
 }
 
+/// What one sender did: its connection (kept open), why it stopped early if it did, and how
+/// late each paced message left against its schedule, in µs.
+struct Sent {
+    writer: OwnedWriteHalf,
+    error: Option<String>,
+    late_us: Vec<u32>,
+}
+
 async fn send(
     mut writer: OwnedWriteHalf,
     sender: usize,
     plan: Arc<Plan>,
     interval: Option<Duration>,
     padding: Arc<str>,
-) -> (OwnedWriteHalf, Option<String>) {
+) -> Sent {
     use std::fmt::Write;
     let mut line = String::with_capacity(64 + padding.len());
+    let mut late_us = Vec::with_capacity(if interval.is_some() { plan.messages } else { 0 });
     for seq in 0..plan.messages {
         if let Some(every) = interval {
             // Senders take turns within each interval instead of all sending at once, so the
-            // server sees an even stream of messages rather than a burst every interval.
+            // server sees an even stream of messages rather than a burst every interval. The
+            // schedule is absolute: a message that leaves late does not push the next ones back.
             let offset = every * sender as u32 / plan.senders as u32;
-            tokio::time::sleep_until((plan.t0 + offset + every * seq as u32).into()).await;
+            let due = plan.t0 + offset + every * seq as u32;
+            tokio::time::sleep_until(due.into()).await;
+            late_us.push(due.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
         }
         line.clear();
         let _ = write!(line, "load {sender} {seq} {}", plan.now_us());
@@ -385,13 +476,18 @@ async fn send(
         }
         line.push('\n');
         if let Err(e) = writer.write_all(line.as_bytes()).await {
-            return (
+            return Sent {
                 writer,
-                Some(format!("sender {sender} stopped at message {seq}: {e}")),
-            );
+                error: Some(format!("sender {sender} stopped at message {seq}: {e}")),
+                late_us,
+            };
         }
     }
-    (writer, None)
+    Sent {
+        writer,
+        error: None,
+        late_us,
+    }
 }
 
 /// Run the load: connect, send, count. Builds its own tokio runtime.
@@ -412,16 +508,66 @@ pub fn run(args: &ChatLoadArgs) -> Result<Summary> {
             args.clients
         );
     }
-    // Both cores: the load client reads up to a million lines, and a single thread reading
-    // 10,000 sockets would add its own queueing delay to the latency it measures.
+    // Every core it may use: the load client reads up to a million lines, and a single thread
+    // reading 10,000 sockets would add its own queueing delay to the latency it measures.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    runtime.block_on(load(args))
+    let senders = SenderLoop::start()?;
+    runtime.block_on(load(args, senders.handle()))
 }
 
-async fn load(args: &ChatLoadArgs) -> Result<Summary> {
+/// The senders' own event loop, on a thread of its own. The senders' connections are made,
+/// read and written there, so a message leaves when it is due even while the main runtime
+/// works through thousands of receiving tasks: a timer that fires on a busy runtime waits in
+/// its run queue behind every task already woken, and at 10,000 clients one relayed message
+/// wakes 10,000 of them. The kernel schedules this thread on its own, and a thread waking from
+/// sleep is run promptly. The summary's `send_late_*` figures show how well that held.
+struct SenderLoop {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SenderLoop {
+    fn start() -> Result<SenderLoop> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the senders' tokio runtime")?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // A current-thread runtime runs its tasks while a thread is in its `block_on`: this
+        // thread sits there until the run is over, and `Drop` ends it.
+        let thread = std::thread::Builder::new()
+            .name("chat-load-senders".into())
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })
+            .context("cannot start the senders' thread")?;
+        Ok(SenderLoop {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+impl Drop for SenderLoop {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn load(args: &ChatLoadArgs, senders: &tokio::runtime::Handle) -> Result<Summary> {
     let (n, s, m) = (args.clients, args.senders(), args.messages);
     let expected = (s * m * (n - 1)) as u64;
     let mut run = Run::start(
@@ -433,12 +579,27 @@ async fn load(args: &ChatLoadArgs) -> Result<Summary> {
         .extra("senders", s)
         .extra("messages", m)
         .extra("expected", expected);
+    let idle = match args.server_pid {
+        Some(pid) => Some(tree_memory(pid).with_context(|| {
+            format!(
+                "--server-pid {pid}: cannot read /proc/{pid}/smaps_rollup (no such process, or \
+                 not ours to read)"
+            )
+        })?),
+        None => None,
+    };
     say!("connecting {n} clients to {}...", args.addr);
     let started = Instant::now();
-    let conns = connect_all(args).await?;
+    let conns = connect_all(args, senders).await?;
     let connect_s = started.elapsed().as_secs_f64();
     run.extra("admitted", conns.admitted.len())
         .extra("connect_s", round3(connect_s));
+    if let (Some(pid), Some(idle)) = (args.server_pid, idle) {
+        // Read now, with every client in and nothing sent yet: the cost of holding N
+        // connections, without the queues and buffers of the send phase.
+        let memory = tree_memory(pid);
+        server_memory(&mut run, pid, idle, memory, conns.admitted.len());
+    }
     if conns.admitted.len() < n {
         conns.explain(n, args.connect_timeout_s);
         run.extra("waiting", conns.waiting)
@@ -450,12 +611,66 @@ async fn load(args: &ChatLoadArgs) -> Result<Summary> {
         "{n} clients connected and welcomed in {connect_s:.3} s ({:.0} per second)",
         n as f64 / connect_s.max(1e-9)
     );
-    let (mut tallies, send_s) = exchange(args, conns.admitted).await?;
-    run.extra("send_s", round3(send_s));
+    let mut exchanged = exchange(args, conns.admitted, senders).await?;
+    run.extra("send_s", round3(exchanged.send_s));
     if let Some(r) = args.rate {
-        run.extra("rate", r);
+        pacing(&mut run, args, r, &exchanged);
     }
-    Ok(count(run, expected, &mut tallies))
+    Ok(count(run, expected, &mut exchanged.tallies))
+}
+
+/// The server's memory with every client in, beside its memory before the first connected.
+fn server_memory(
+    run: &mut Run,
+    pid: u32,
+    idle: TreeMemory,
+    memory: Option<TreeMemory>,
+    admitted: usize,
+) {
+    let Some(m) = memory else {
+        say!("the server (pid {pid}) was gone when every client was in: no memory reading");
+        return;
+    };
+    let per_client = m.pss_kib.saturating_sub(idle.pss_kib) as f64 / admitted.max(1) as f64;
+    say!(
+        "server memory with {admitted} clients in: PSS {:.1} MiB ({:.1} MiB before the first \
+         client, {per_client:.1} KiB per client), RSS {:.1} MiB, {} process{}",
+        m.pss_kib as f64 / 1024.0,
+        idle.pss_kib as f64 / 1024.0,
+        m.rss_kib as f64 / 1024.0,
+        m.processes,
+        if m.processes == 1 { "" } else { "es" }
+    );
+    run.extra("server_pss_idle_kib", idle.pss_kib)
+        .extra("server_pss_kib", m.pss_kib)
+        .extra("server_rss_kib", m.rss_kib)
+        .extra("server_processes", m.processes)
+        .extra("server_pss_per_client_kib", round3(per_client));
+}
+
+/// How well the senders kept their schedule: how late messages left, and when the last one
+/// was due against when it left.
+fn pacing(run: &mut Run, args: &ChatLoadArgs, rate: u64, exchanged: &Exchanged) {
+    let late = &exchanged.late_us;
+    let ms = |us: u32| round3(f64::from(us) / 1000.0);
+    let (p99, max) = (
+        ms(percentile(late, 99.0)),
+        ms(late.last().copied().unwrap_or(0)),
+    );
+    let (senders, m) = (args.senders() as f64, args.messages as f64);
+    // When the last message was due: (messages - 1) intervals after the first, plus the last
+    // sender's offset within its interval. `send_s` (when it really left) is beside it.
+    let schedule_s = ((m - 1.0) + (senders - 1.0) / senders) / rate as f64;
+    say!(
+        "paced at {rate}/s per sender ({:.0} messages/s in all): the last was due at \
+         {schedule_s:.3} s and left at {:.3} s; sends left late by p99 {p99} ms, max {max} ms",
+        senders * rate as f64,
+        exchanged.send_s
+    );
+    run.extra("rate", rate)
+        .extra("schedule_s", round3(schedule_s))
+        .extra("send_late_p99_ms", p99)
+        .extra("send_late_max_ms", max);
 }
 
 /// How the connection attempts ended.
@@ -495,18 +710,24 @@ impl Connections {
     }
 }
 
-/// Connect every client, a few at a time, and wait for their welcomes (in client order).
-async fn connect_all(args: &ChatLoadArgs) -> Result<Connections> {
+/// Connect every client, a few at a time, and wait for their welcomes (in client order). The
+/// first `--senders` clients connect on the senders' runtime (see [`SenderLoop`]).
+async fn connect_all(args: &ChatLoadArgs, senders: &tokio::runtime::Handle) -> Result<Connections> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.connect_timeout_s);
     let permits = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT));
     let attempts: Vec<_> = (0..args.clients)
-        .map(|_| {
+        .map(|i| {
             let (permits, addr) = (Arc::clone(&permits), args.addr);
-            tokio::spawn(async move {
+            let attempt = async move {
                 timeout_at(deadline, connect(addr, permits))
                     .await
                     .unwrap_or(Admission::Waiting)
-            })
+            };
+            if i < args.senders() {
+                senders.spawn(attempt)
+            } else {
+                tokio::spawn(attempt)
+            }
         })
         .collect();
     let mut conns = Connections {
@@ -526,12 +747,12 @@ async fn connect_all(args: &ChatLoadArgs) -> Result<Connections> {
     Ok(conns)
 }
 
-/// Everyone listens, the senders send; wait until everything arrived or the deadline. Returns
-/// what each client saw, and how long sending took.
+/// Everyone listens, the senders send; wait until everything arrived or the deadline.
 async fn exchange(
     args: &ChatLoadArgs,
     admitted: Vec<(u64, BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
-) -> Result<(Vec<Tally>, f64)> {
+    sender_loop: &tokio::runtime::Handle,
+) -> Result<Exchanged> {
     let (n, s, m) = (args.clients, args.senders(), args.messages);
     let plan = Arc::new(Plan {
         senders: s,
@@ -548,7 +769,12 @@ async fn exchange(
     let mut writers = Vec::with_capacity(n);
     for (i, (_, r, w)) in admitted.into_iter().enumerate() {
         let receiver = receive(r, i, Arc::clone(&plan), stop_rx.clone());
-        receivers.push(tokio::spawn(receiver));
+        // A connection stays on the runtime that made it: the senders' on theirs.
+        receivers.push(if i < s {
+            sender_loop.spawn(receiver)
+        } else {
+            tokio::spawn(receiver)
+        });
         writers.push(w);
     }
     let interval = args.rate.map(|r| Duration::from_secs(1) / r as u32);
@@ -558,14 +784,16 @@ async fn exchange(
         .enumerate()
         .map(|(i, w)| {
             let sender = send(w, i, Arc::clone(&plan), interval, Arc::clone(&padding));
-            tokio::spawn(sender)
+            sender_loop.spawn(sender)
         })
         .collect();
+    let mut late_us = Vec::new();
     for task in senders {
-        let (w, err) = task.await.context("a sending task failed")?;
+        let sent = task.await.context("a sending task failed")?;
         // Keep the connection open until the end: closing it now could look like leaving.
-        writers.push(w);
-        if let Some(e) = err {
+        writers.push(sent.writer);
+        late_us.extend(sent.late_us);
+        if let Some(e) = sent.error {
             say!("{e}");
         }
     }
@@ -588,7 +816,20 @@ async fn exchange(
     for r in receivers {
         tallies.push(r.await.context("a receiving task failed")?);
     }
-    Ok((tallies, send_s))
+    late_us.sort_unstable();
+    Ok(Exchanged {
+        tallies,
+        send_s,
+        late_us,
+    })
+}
+
+/// What the send phase gave: what each client saw, how long sending took, and how late each
+/// paced message left (sorted; empty without `--rate`).
+struct Exchanged {
+    tallies: Vec<Tally>,
+    send_s: f64,
+    late_us: Vec<u32>,
 }
 
 /// Add up what every client saw into the run's summary.
@@ -715,6 +956,35 @@ mod tests {
         assert_eq!(parse_message("load 3 14 1592 xxxx"), Some((3, 14, 1592)));
         assert_eq!(parse_message("hello"), None);
         assert_eq!(parse_message("load 3 x 1"), None);
+    }
+
+    #[test]
+    fn a_process_tree_s_memory_counts_its_children() {
+        let me = std::process::id();
+        let alone = tree_memory(me).expect("this process can read itself");
+        assert!(
+            alone.pss_kib > 0 && alone.pss_kib <= alone.rss_kib,
+            "{alone:?}"
+        );
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        // The child appears in /proc once it has been forked; give it a moment to exec.
+        let mut with_child = tree_memory(me).unwrap();
+        for _ in 0..100 {
+            if with_child.processes >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            with_child = tree_memory(me).unwrap();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(with_child.processes >= 2, "{with_child:?}");
+        assert!(with_child.pss_kib <= with_child.rss_kib, "{with_child:?}");
+        // A pid nobody has is no reading, not a zero.
+        assert_eq!(tree_memory(i32::MAX as u32), None);
     }
 
     #[test]

@@ -82,6 +82,80 @@ fn a_run_prints_one_json_summary_with_every_figure() {
 }
 
 #[test]
+fn a_paced_run_reads_the_server_s_memory_and_its_own_schedule() {
+    // The toy server runs in this test process, so its pid is ours.
+    let addr = toy_server();
+    let pid = std::process::id().to_string();
+    let args = [
+        "chat-load",
+        "--addr",
+        &addr,
+        "--clients",
+        "30",
+        "--senders",
+        "3",
+        "--messages",
+        "4",
+        "--rate",
+        "20",
+        "--server-pid",
+        &pid,
+        "--json",
+    ];
+    let out = run(EXE, &args);
+    assert!(out.status.success(), "{}", out.stderr);
+    let s = parse_summary(&out.stdout);
+    assert_eq!(s.extra["delivered"], 3 * 4 * 29);
+    let kib = |k: &str| {
+        s.extra[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {k} in {s:?}"))
+    };
+    // The server's memory with everyone in: PSS at most RSS, and at least one process.
+    assert!(kib("server_pss_kib") > 0);
+    assert!(kib("server_pss_kib") <= kib("server_rss_kib"));
+    assert!(kib("server_processes") >= 1);
+    assert!(s.extra.contains_key("server_pss_idle_kib"));
+    assert!(s.extra.contains_key("server_pss_per_client_kib"));
+    // Paced: 4 messages at 20/s each, the last due at (3 + 2/3) / 20 s, and it left then or
+    // later, never before (the schedule is absolute).
+    assert_eq!(s.extra["rate"], 20);
+    let due = s.extra["schedule_s"].as_f64().unwrap();
+    assert!((due - 0.183).abs() < 0.001, "{due}");
+    assert!(s.extra["send_s"].as_f64().unwrap() >= due - 0.001);
+    let late = s.extra["send_late_max_ms"].as_f64().unwrap();
+    assert!(late >= s.extra["send_late_p99_ms"].as_f64().unwrap());
+    assert!(
+        out.stderr.contains("server memory with 30 clients in"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_server_pid_that_is_not_running_is_refused() {
+    let addr = toy_server();
+    let out = run(
+        EXE,
+        &[
+            "chat-load",
+            "--addr",
+            &addr,
+            "--clients",
+            "2",
+            "--server-pid",
+            "2147483646",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("--server-pid 2147483646"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn nothing_listening_is_a_clear_failure() {
     let free = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = free.local_addr().unwrap().to_string();
@@ -109,6 +183,7 @@ fn bad_flags_are_refused() {
     assert_refused(EXE, &["chat-load", "--payload", "9000"], "--payload");
     assert_refused(EXE, &["chat-load", "--rate", "0"], "--rate");
     assert_refused(EXE, &["chat-load", "--timeout-s", "0"], "--timeout-s");
+    assert_refused(EXE, &["chat-load", "--server-pid", "0"], "--server-pid");
 }
 
 #[test]

@@ -5,7 +5,10 @@
 //! checked word for word against `fixtures/expected/`.
 //!
 //! `mixed` adds Python runs to four of those scenarios (matrix on smaller inputs, images and
-//! requests on the same ones, chat under the same load client). The verdict tests build their
+//! requests on the same ones, chat under the same load client). `sweeps` is a quick smoke run
+//! of `scripts/compare.sh --quick --scenario chat --scenario chat-capacity --scenario spawn`
+//! on a heavily shared machine (load average 20 to 55 on 2 cores, so its latencies are the
+//! machine's, not the models'): the chat sweep's points, the spawn curve and the burst rows. The verdict tests build their
 //! runs in the test itself ([`Run`]), so what was measured sits beside what is asserted.
 //!
 //! When the report changes on purpose, regenerate the expected files with
@@ -697,4 +700,324 @@ fn summaries_of_the_wrong_language_or_scenario_are_errors_naming_the_file() {
         run.markdown()
             .contains("| python-threading | 2.100 s ± 21.0 ms | 0.95x | 0.48 |")
     );
+}
+
+#[test]
+fn commands_in_the_report_are_relative_to_the_repository() {
+    // rust-full's .cmd files were written with the machine's paths in their arguments
+    // (`/work/main/results/inputs/...`): the report prints them from the results folder.
+    let dir = fixture("rust-full");
+    let out = run(EXE, &["report", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let report = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+    assert!(
+        !report.contains("/work/main/") && !report.contains("/work/wt-"),
+        "an absolute path in the report"
+    );
+    assert!(
+        report.contains(
+            "`target/release/serial matrix results/inputs/matrix-n1024-seed42 --workers 2`"
+        )
+    );
+    assert!(report.contains("--out results/work/downloads"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn each_scenario_s_chart_shows_cpu_memory_and_latency_beside_time() {
+    use decision_table::report::chart::{Quantity, columns};
+    let dir = fixture("mixed");
+    let report = decision_table::report::load(&dir).unwrap();
+    let titles = |name: &str| -> Vec<String> {
+        columns(report.scenario(name).unwrap())
+            .into_iter()
+            .map(|c| c.title)
+            .collect()
+    };
+    assert_eq!(
+        titles("images"),
+        [
+            "wall time, mean ± σ",
+            "CPU time per run: user + system",
+            "peak memory, MiB: PSS (RSS outlined)"
+        ]
+    );
+    // Chat: the timed command is the load client, so the burst is a throughput, and CPU and
+    // memory are the server's; latency has a column of its own.
+    let chat = report.scenario("chat").unwrap();
+    let cols = columns(chat);
+    let quantities: Vec<Quantity> = cols.iter().map(|c| c.quantity).collect();
+    assert_eq!(
+        quantities,
+        [
+            Quantity::Throughput,
+            Quantity::Time,
+            Quantity::Memory,
+            Quantity::Latency
+        ]
+    );
+    let i = chat
+        .entries
+        .iter()
+        .position(|e| e.bench.name == "asyncio")
+        .unwrap();
+    let cell = |c: usize| cols[c].cells[i].clone().unwrap();
+    // asyncio.json: 2,168,251 deliveries/s, p50 24.854 ms, p99 44.417 ms.
+    assert_eq!(cell(0).parts, [2_168_251.0]);
+    assert_eq!(cell(0).label, "2.17 M/s");
+    assert_eq!(cell(3).parts, [24.854, 44.417]);
+    assert_eq!(cell(3).label, "24.9 / 44.4 ms");
+    // The server's CPU per load run: 0.182 user + 0.258 system over 7,001 clients served,
+    // 1,000 per run, so 7 runs.
+    let cpu = cell(1).parts;
+    assert!((cpu[0] - 0.182403 / 7.001).abs() < 1e-9, "{cpu:?}");
+    assert!(
+        (cpu[1] - (0.182403 + 0.258437) / 7.001).abs() < 1e-9,
+        "{cpu:?}"
+    );
+    // The server's peak memory (11,352 KiB), with no RSS outline: one process.
+    assert_eq!(
+        (cell(2).parts.clone(), cell(2).outline),
+        (vec![11352.0], None)
+    );
+    // Images: CPU from hyperfine's user and system apart; a pool's PSS with RSS outlined.
+    let images = report.scenario("images").unwrap();
+    let cols = columns(images);
+    let pool = images
+        .entries
+        .iter()
+        .position(|e| e.bench.name == "python-multiprocessing")
+        .unwrap();
+    let memory = cols[2].cells[pool].clone().unwrap();
+    // max_rss 104,300 KiB counting the children's PSS (71,900); with their RSS (118,200).
+    assert_eq!(memory.parts, [104_300.0]);
+    assert_eq!(memory.outline, Some(104_300.0 - 71_900.0 + 118_200.0));
+    let b = &images.entries[pool].bench;
+    assert_eq!(
+        cols[1].cells[pool].clone().unwrap().parts,
+        [b.user, b.user + b.system]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A chat-capacity point written by the test: the load summary as `chat-load --json` writes
+/// it, with the server's memory.
+fn chat_point(dir: &Path, name: &str, n: usize, admitted: usize, lost: u64, p99: f64) {
+    let sdir = dir.join("summaries/sweeps/chat-capacity");
+    std::fs::create_dir_all(&sdir).unwrap();
+    let summary = serde_json::json!({
+        "scenario": "chat", "model": name, "variant": "load", "workers": n, "items": 100,
+        "wall_s": 1.0, "user_s": 0.5, "sys_s": 0.1, "max_rss_kib": 9000, "digest": "d",
+        "failed": if admitted < n { (n - admitted) as u64 } else { lost },
+        "admitted": admitted, "lost": lost, "delivered": 100, "latency_p50_ms": p99 / 2.0,
+        "latency_p99_ms": p99, "server_pss_kib": 1000 + 10 * n, "server_rss_kib": 2000 + 20 * n,
+        "server_pss_idle_kib": 1000, "server_pss_per_client_kib": 10.0,
+        "send_late_p99_ms": 0.2,
+    });
+    std::fs::write(sdir.join(format!("{name}-n{n}.json")), summary.to_string()).unwrap();
+}
+
+#[test]
+fn capacity_is_the_largest_n_within_the_bound_below_the_first_over_it() {
+    let run = Run::new("capacity");
+    let d = &run.dir;
+    std::fs::remove_dir_all(d.join("hyperfine")).unwrap();
+    std::fs::create_dir_all(d.join("summaries/sweeps/chat-capacity")).unwrap();
+    std::fs::write(
+        d.join("summaries/sweeps/chat-capacity/sweep.json"),
+        r#"{"senders":10,"rate":2,"messages":8,"bound_p99_ms":250,"grid":[100,1000,5000],
+            "pinning":"The server ran on CPU 1 and the load client on CPU 0 (`taskset`)",
+            "left_out":"The serial server is left out."}"#,
+    )
+    .unwrap();
+    // asyncio: within at 100 and 1,000, p99 over at 5,000; 3,000 (a halving) within.
+    chat_point(d, "asyncio", 100, 100, 0, 3.0);
+    chat_point(d, "asyncio", 1000, 1000, 0, 40.0);
+    chat_point(d, "asyncio", 3000, 3000, 0, 180.0);
+    chat_point(d, "asyncio", 5000, 5000, 0, 400.0);
+    // threading: loses messages at 1,000; a lucky pass above that does not count.
+    chat_point(d, "threading", 100, 100, 0, 5.0);
+    chat_point(d, "threading", 1000, 1000, 7, 90.0);
+    chat_point(d, "threading", 5000, 5000, 0, 200.0);
+    // python-threading: not everyone let in at 1,000.
+    chat_point(d, "python-threading", 100, 100, 0, 20.0);
+    chat_point(d, "python-threading", 1000, 900, 0, 30.0);
+    // multiprocessing: the load client could not run at all at 100.
+    std::fs::write(
+        d.join("summaries/sweeps/chat-capacity/multiprocessing-n100.error"),
+        "connecting...\nError: --clients 100 needs about 164 open files\n",
+    )
+    .unwrap();
+    // Without hyperfine results a sweep alone still makes a report.
+    let report = run.markdown();
+    assert!(
+        report.contains(
+            "| asyncio | **3,000** | 90 / 180 ms | 30.3 MiB (60.5 MiB) | 10.0 KiB | 5,000: p99 400 ms |"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("| threading | **100** |"), "{report}");
+    assert!(report.contains("| 1,000: 7 lost |"), "{report}");
+    assert!(report.contains("| python-threading | **100** |"));
+    assert!(
+        report.contains("| 1,000: 900 of 1,000 let in |"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "| multiprocessing | none | – | – | – | 100: --clients 100 needs about 164 open files |"
+        ),
+        "{report}"
+    );
+    // The method, the pinning and who was left out are said.
+    assert!(report.contains("p99 under 250 ms"));
+    assert!(report.contains("on CPU 1 and the load client on CPU 0 (`taskset`)"));
+    assert!(report.contains("The serial server is left out."));
+    // The chart's data: a line per server, Python's dashed; points without a latency end
+    // the line with a cross, and the bound is drawn.
+    let sweeps = decision_table::report::sweep::load(d).unwrap();
+    let chat = sweeps.chat.unwrap();
+    let (p99, memory) = decision_table::report::curves::chat_panels(&chat);
+    let labels: Vec<&str> = p99.series.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "python-threading",
+            "asyncio",
+            "multiprocessing",
+            "threading"
+        ]
+    );
+    assert!(p99.series[0].dashed && !p99.series[1].dashed);
+    assert_eq!(
+        p99.series[1].points,
+        [
+            (100.0, 3.0),
+            (1000.0, 40.0),
+            (3000.0, 180.0),
+            (5000.0, 400.0)
+        ]
+    );
+    assert_eq!(p99.series[0].points, [(100.0, 20.0)]);
+    assert_eq!(
+        p99.series[0].stopped,
+        Some((1000.0, "900 of 1,000 let in".to_string()))
+    );
+    assert_eq!(p99.bound.as_ref().map(|b| b.0), Some(250.0));
+    // Memory in MiB: (1000 + 10 N) KiB, only where every client was in.
+    assert_eq!(memory.series[1].points[0], (100.0, 2000.0 / 1024.0));
+    assert_eq!(memory.series[0].points, [(100.0, 2000.0 / 1024.0)]);
+    assert!(d.join("charts/chat-capacity.svg").exists());
+}
+
+#[test]
+fn a_smoke_sweep_gives_the_capacity_table_and_the_curves() {
+    use decision_table::report::{curves, sweep};
+    let dir = fixture("sweeps");
+    let out = run(EXE, &["report", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let report = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+    // Per server: the largest N within the bound, its latency, memory (PSS, RSS) and memory
+    // per client, the first N over and why, and the burst's throughput from `chat`.
+    // threading-n100.json: p50 34 ms, p99 169 ms; server PSS 5,188 KiB, RSS 6,932 KiB.
+    assert!(
+        report.contains(
+            "| threading | **100** | 34 / 169 ms | 5.1 MiB (6.8 MiB) | 30.2 KiB | 2,000: p99 \
+             12,843 ms | 0.46 M deliveries/s |"
+        ),
+        "{report}"
+    );
+    // A process per client: PSS 45 MiB where summed RSS says 414.
+    assert!(report.contains(
+        "| multiprocessing | **100** | 5.3 / 25 ms | 44.8 MiB (414 MiB) | 434.5 KiB | 2,000: p99 \
+         3,430 ms | 0.48 M deliveries/s |"
+    ));
+    // Over the bound at the first N: no capacity, and the reason.
+    assert!(
+        report.contains("| asyncio | none | – | – | – | 100: p99 348 ms | 0.37 M deliveries/s |")
+    );
+    // The burst stays a throughput, labelled so.
+    assert!(report.contains("burst throughput (`chat` scenario)"));
+    // The sweep's commands, relative to the repository, with the cores they ran on.
+    assert!(report.contains(
+        "`load: taskset -c 0 target/release/decision-table chat-load --addr ADDR --server-pid \
+         PID --model asyncio --clients N"
+    ));
+    assert!(report.contains(
+        "`server: taskset -c 1 .venv/bin/python -m chapter chat-server --model threading"
+    ));
+    assert!(
+        !report.contains("/work/main/") && !report.contains("/work/wt-"),
+        "an absolute path in the report"
+    );
+
+    // The chat charts' data: p99 and memory against N, a line per server.
+    let sweeps = sweep::load(&dir).unwrap();
+    let chat = sweeps.chat.as_ref().unwrap();
+    let (p99, memory) = curves::chat_panels(chat);
+    let line = |panel: &decision_table::report::lines::Panel, label: &str| {
+        panel
+            .series
+            .iter()
+            .find(|s| s.label == label)
+            .unwrap_or_else(|| panic!("no line {label}"))
+            .clone()
+    };
+    assert_eq!(p99.series.len(), 5);
+    assert_eq!(
+        line(&p99, "threading").points,
+        [(100.0, 168.711), (2000.0, 12842.717)]
+    );
+    assert!(line(&p99, "python-asyncio").dashed);
+    // multiprocessing-n2000.json: server_pss_kib 841,210.
+    assert_eq!(
+        line(&memory, "multiprocessing").points[1],
+        (2000.0, 841_210.0 / 1024.0)
+    );
+
+    // The spawn curve: memory per unit and time to start, against N.
+    let spawn = sweeps.spawn.as_ref().unwrap();
+    let (per_unit, start) = curves::spawn_panels(spawn);
+    let tasks = &per_unit
+        .series
+        .iter()
+        .find(|s| s.label.starts_with("tasks"))
+        .unwrap();
+    assert_eq!(
+        tasks.points,
+        [(1e3, 0.776), (1e4, 0.49), (1e5, 0.466), (1e6, 0.461)]
+    );
+    let threads = &per_unit.series[0];
+    assert!(threads.label.starts_with("threads"), "{}", threads.label);
+    assert_eq!(threads.points.last(), Some(&(15861.0, 9.603)));
+    // The threads' wall is the curve's end, named, not a failure of the run.
+    assert_eq!(
+        threads.stopped,
+        Some((30000.0, "memory maps: vm.max_map_count".to_string()))
+    );
+    assert!(
+        per_unit
+            .series
+            .iter()
+            .any(|s| s.label == "threads: RSS + kernel stack")
+    );
+    assert_eq!(per_unit.bound.as_ref().map(|b| b.0), Some(0.5));
+    assert_eq!(start.series[0].points[0], (1000.0, 0.056));
+    assert!(report.contains(
+        "The threads' wall: **15,861** threads ran; asking for 30,000 was refused: could not \
+         start thread 15862 of 30000"
+    ));
+    assert!(
+        report.contains("Target: 1,000,000 tasks at ≤ 0.5 KiB each: **met**, 0.46 KiB per task.")
+    );
+    for chart in ["chat", "chat-capacity", "spawn"] {
+        let svg = std::fs::read_to_string(dir.join(format!("charts/{chart}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg"), "{chart}");
+    }
+    let svg = std::fs::read_to_string(dir.join("charts/chat-capacity.svg")).unwrap();
+    assert!(svg.contains("bound: p99 250 ms") && svg.contains("python-threading"));
+    // The sweeps' empty hyperfine exports make no tables of their own.
+    assert!(!report.contains("## spawn\n\n![spawn chart"));
+    assert_eq!(report.matches("## spawn").count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
 }

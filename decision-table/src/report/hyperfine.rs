@@ -20,6 +20,9 @@ pub struct Bench {
     /// Mean CPU seconds (user + system) per run, children included (hyperfine measures the
     /// whole process tree it waits for).
     pub cpu: f64,
+    /// The two parts of `cpu`: user and system (kernel) seconds per run.
+    pub user: f64,
+    pub system: f64,
     pub runs: usize,
 }
 
@@ -48,6 +51,7 @@ pub fn parse(text: &str) -> Result<Vec<Bench>> {
                 .unwrap_or_else(|| command.clone());
             let mean = num("mean").with_context(|| format!("result {i} ({name}) has no mean"))?;
             let runs = r.get("times").and_then(Value::as_array).map_or(0, Vec::len);
+            let (user, system) = (num("user").unwrap_or(0.0), num("system").unwrap_or(0.0));
             Ok(Bench {
                 name,
                 command,
@@ -56,7 +60,9 @@ pub fn parse(text: &str) -> Result<Vec<Bench>> {
                 stddev: num("stddev").unwrap_or(0.0),
                 min: num("min").unwrap_or(mean),
                 max: num("max").unwrap_or(mean),
-                cpu: num("user").unwrap_or(0.0) + num("system").unwrap_or(0.0),
+                cpu: user + system,
+                user,
+                system,
                 runs,
             })
         })
@@ -82,6 +88,7 @@ mod tests {
         assert_eq!(v1[1].stddev, 0.0);
         assert_eq!(v1[0].runs, 3);
         assert!((v1[0].cpu - 2.0).abs() < 1e-9);
+        assert_eq!((v1[0].user, v1[0].system), (1.9, 0.1));
         let v2 = parse(V2).unwrap();
         assert_eq!(v2[0].name, "serial");
         assert_eq!(v2[0].command, "./serial x");

@@ -29,10 +29,21 @@ fn figures(e: &Entry) -> String {
     if let Some(p) = num("processes").filter(|p| *p > 1.0) {
         out.push(format!("{p} processes"));
     }
-    if let Some(p) = num("latency_p99_ms") {
-        out.push(format!("p99 {p:.1} ms"));
+    // The chat load client without --rate sends everything at once: its deliveries per second
+    // are the figure (a throughput), and its p99 is mostly how long the burst took to drain,
+    // so it is named as such (the paced latency is chat-capacity's).
+    let burst = s.variant == "load" && num("rate").is_none();
+    if let Some(d) = num("deliveries_per_s").filter(|_| burst) {
+        out.push(format!("burst throughput {:.2} M deliveries/s", d / 1e6));
     }
-    if let Some(d) = num("deliveries_per_s") {
+    if let Some(p) = num("latency_p99_ms") {
+        if burst {
+            out.push(format!("p99 in the burst {p:.1} ms"));
+        } else {
+            out.push(format!("p99 {p:.1} ms"));
+        }
+    }
+    if let Some(d) = num("deliveries_per_s").filter(|_| !burst) {
         out.push(format!("{:.2} M deliveries/s", d / 1e6));
     }
     if let Some(l) = num("lost").filter(|l| *l > 0.0) {
@@ -294,11 +305,16 @@ pub fn render(report: &Report, chart_dir: &str) -> String {
          speedup divided by the machine's cores: 1.00 means every core did useful work, and \
          above 1 the work was waiting, not computing. CPU time is user + system per run, \
          child processes included. Memory is the run's peak, children included (for chat, the \
-         server's own peak; its CPU time is the load client's); for a Python run with worker \
+         server's own peak; its CPU time in the table is the load client's, in the chart the \
+         server's); for a Python run with worker \
          processes it counts the children's PSS, which splits the pages they share, with \
          their RSS, which counts those pages once per process, beside it. *Figures* are the \
          scenario's own (kernel speed, the ideal time, threads used, latency). Two times are a \
-         tie when they are within 5% or two standard deviations.\n\n",
+         tie when they are within 5% or two standard deviations. Each scenario's chart shows \
+         per model its wall time (for chat the burst's throughput), its CPU time split into \
+         user and system, its memory (PSS, with summed RSS outlined where it had child \
+         processes) and, where the run measured it, latency p50 and p99. The scale curves \
+         (chat-capacity, spawn) close the report.\n\n",
     );
     out.push_str("## The chapter's decision table against the measurements\n\n");
     out.push_str(
@@ -341,12 +357,76 @@ pub fn render(report: &Report, chart_dir: &str) -> String {
             let _ = writeln!(
                 out,
                 "- `{}`: `{}` ({} runs)",
-                e.bench.name, e.bench.command, e.bench.runs
+                e.bench.name,
+                relative(&e.bench.command),
+                e.bench.runs
             );
         }
         out.push_str("\n</details>\n\n");
     }
+    if let Some(chat) = &report.sweeps.chat {
+        out.push_str(&super::curves::chat_section(
+            chat,
+            report.scenario("chat"),
+            chart_dir,
+        ));
+    }
+    if let Some(spawn) = &report.sweeps.spawn {
+        out.push_str(&super::curves::spawn_section(spawn, chart_dir));
+    }
     out
+}
+
+/// Folders of the repository that a command's program can live in: whatever stands before one
+/// of them in an absolute path is the repository's root on the machine that ran it.
+const REPO_MARKERS: [&str; 5] = [
+    "/target/release/",
+    "/target/debug/",
+    "/.venv/bin/",
+    "/scripts/",
+    "/python/",
+];
+
+/// Folders of a results folder that a command's arguments point into (`compare.sh` makes
+/// inputs under `OUT/inputs` and writes under `OUT/work`).
+const RUN_FOLDERS: [&str; 2] = ["/inputs/", "/work/"];
+
+/// A command line as the report prints it: with paths relative to the repository, never the
+/// absolute paths of the machine it ran on. `compare.sh` already writes its `.cmd` files so;
+/// this also covers hyperfine's own exports and older runs. A path under the repository loses
+/// the repository's root; a path into a results folder elsewhere keeps the results folder's
+/// name (`/data/runs/results/inputs/x` -> `results/inputs/x`).
+pub fn relative(cmd: &str) -> String {
+    let roots: Vec<&str> = cmd
+        .split(' ')
+        .filter(|w| w.starts_with('/'))
+        .filter_map(|w| REPO_MARKERS.iter().find_map(|m| w.find(m).map(|i| &w[..i])))
+        .filter(|root| !root.is_empty())
+        .collect();
+    let word = |w: &str| -> String {
+        // `--out=/x/y` as well as `--out /x/y`.
+        let (head, path) = match w.split_once('=') {
+            Some((h, p)) if p.starts_with('/') => (format!("{h}="), p),
+            _ => (String::new(), w),
+        };
+        if !path.starts_with('/') {
+            return w.to_string();
+        }
+        for root in &roots {
+            if let Some(rest) = path.strip_prefix(root).and_then(|r| r.strip_prefix('/')) {
+                return format!("{head}{rest}");
+            }
+        }
+        for folder in RUN_FOLDERS {
+            if let Some(i) = path.rfind(folder).filter(|i| *i > 0) {
+                let run_dir = &path[..i];
+                let name = run_dir.rsplit('/').next().unwrap_or(run_dir);
+                return format!("{head}{name}{}", &path[i..]);
+            }
+        }
+        w.to_string()
+    };
+    cmd.split(' ').map(word).collect::<Vec<_>>().join(" ")
 }
 
 fn or_unknown(s: &str) -> &str {
@@ -396,6 +476,8 @@ mod tests {
             min: mean,
             max: mean,
             cpu: mean,
+            user: mean,
+            system: 0.0,
             runs: 3,
         })
     }
@@ -433,6 +515,28 @@ mod tests {
         s.entries[1].summary.as_mut().unwrap().digest = "bbbb".into();
         assert_eq!(s.digests_agree(Language::Rust), Some(false));
         assert!(scenario_table(&s, Language::Rust, 2).contains("differs"));
+    }
+
+    #[test]
+    fn commands_lose_the_machine_s_paths() {
+        assert_eq!(
+            relative("/home/u/repo/target/release/serial matrix /home/u/repo/results/inputs/m"),
+            "target/release/serial matrix results/inputs/m"
+        );
+        assert_eq!(
+            relative(
+                "target/release/serial images /work/main/results/inputs/i --out=/work/main/results/work/o"
+            ),
+            "target/release/serial images results/inputs/i --out=results/work/o"
+        );
+        assert_eq!(
+            relative("/r/.venv/bin/python -m chapter cakes --model serial"),
+            ".venv/bin/python -m chapter cakes --model serial"
+        );
+        assert_eq!(
+            relative("taskset -c 0 target/release/x --addr 127.0.0.1:1"),
+            "taskset -c 0 target/release/x --addr 127.0.0.1:1"
+        );
     }
 
     #[test]

@@ -27,12 +27,16 @@
 //! `cargo run -p decision-table -- report results`
 
 pub mod chart;
+pub mod curves;
 pub mod hyperfine;
+pub mod lines;
 pub mod markdown;
 pub mod run;
+pub mod sweep;
 pub mod verdict;
 
 pub use run::{Entry, Language, Meta, Report, Scenario};
+pub use sweep::Sweeps;
 pub use verdict::{RowVerdict, Verdict, verdicts};
 
 use anyhow::{Context, Result, bail};
@@ -62,15 +66,23 @@ pub fn load(dir: &Path) -> Result<Report> {
             .with_context(|| format!("{} is not valid", dir.join("meta.json").display()))?,
         Err(_) => Meta::default(),
     };
+    let sweeps = sweep::load(dir)?;
     let hdir = dir.join("hyperfine");
-    let listing = std::fs::read_dir(&hdir).with_context(|| {
-        format!(
-            "no hyperfine results in {} (run scripts/compare.sh first)",
-            hdir.display()
-        )
-    })?;
+    let listing = match std::fs::read_dir(&hdir) {
+        Ok(listing) => Some(listing),
+        // A run of the sweeps alone has no hyperfine results, and needs none.
+        Err(_) if !sweeps.is_empty() => None,
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "no hyperfine results in {} (run scripts/compare.sh first)",
+                    hdir.display()
+                )
+            });
+        }
+    };
     let mut scenarios = Vec::new();
-    for file in listing {
+    for file in listing.into_iter().flatten() {
         let path = file?.path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
@@ -83,18 +95,27 @@ pub fn load(dir: &Path) -> Result<Report> {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let benches = hyperfine::parse(&text).with_context(|| format!("in {}", path.display()))?;
+        // A sweep's scenario (chat-capacity, spawn) times no command: the harness leaves an
+        // empty export for it, and its results are in the sweeps.
+        if benches.is_empty() {
+            continue;
+        }
         let entries = benches
             .into_iter()
             .map(|bench| load_entry(dir, &name, bench))
             .collect::<Result<Vec<_>>>()?;
         scenarios.push(Scenario { name, entries });
     }
-    if scenarios.is_empty() {
+    if scenarios.is_empty() && sweeps.is_empty() {
         bail!("{} holds no hyperfine exports", hdir.display());
     }
     let rank = |n: &str| ORDER.iter().position(|o| *o == n).unwrap_or(ORDER.len());
     scenarios.sort_by(|a, b| (rank(&a.name), &a.name).cmp(&(rank(&b.name), &b.name)));
-    Ok(Report { meta, scenarios })
+    Ok(Report {
+        meta,
+        scenarios,
+        sweeps,
+    })
 }
 
 /// One benchmark of scenario `scenario`, with the summaries the harness kept beside it.
@@ -164,7 +185,8 @@ fn read_summary(path: &Path) -> Result<Option<Summary>> {
     }
 }
 
-/// Write `REPORT.md`, `charts/<scenario>.svg` and `verdicts.json` into `dir`.
+/// Write `REPORT.md`, `charts/<scenario>.svg` (and the sweeps' `charts/chat-capacity.svg`,
+/// `charts/spawn.svg`) and `verdicts.json` into `dir`.
 pub fn write(dir: &Path) -> Result<PathBuf> {
     let report = load(dir)?;
     let charts = dir.join("charts");
@@ -173,6 +195,7 @@ pub fn write(dir: &Path) -> Result<PathBuf> {
     for s in &report.scenarios {
         chart::chart(s, &charts.join(format!("{}.svg", s.name)))?;
     }
+    curves::write_charts(&report.sweeps, &charts)?;
     let path = dir.join("REPORT.md");
     write_atomically(&path, markdown::render(&report, "charts").as_bytes())?;
     let verdicts = serde_json::to_vec_pretty(&verdicts(&report))?;

@@ -310,6 +310,15 @@ impl Scenario {
 pub struct Report {
     pub meta: Meta,
     pub scenarios: Vec<Scenario>,
+    /// The scale curves (the chat capacity sweep, the spawn curve), those that ran.
+    pub sweeps: super::sweep::Sweeps,
+}
+
+impl Report {
+    /// The scenario called `name`, if it ran.
+    pub fn scenario(&self, name: &str) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
 }
 
 #[cfg(test)]
@@ -326,6 +335,8 @@ mod tests {
             min: 1.0,
             max: 1.0,
             cpu: 1.0,
+            user: 1.0,
+            system: 0.0,
             runs: 1,
         };
         let e = Entry::new(bench("python-threading-numpy"));

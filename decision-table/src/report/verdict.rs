@@ -329,6 +329,8 @@ mod tests {
             min: mean,
             max: mean,
             cpu: mean,
+            user: mean,
+            system: 0.0,
             runs: 3,
         }
     }
@@ -358,6 +360,7 @@ mod tests {
     fn verdicts_agree_tie_differ_and_not_covered() {
         let report = Report {
             meta: Meta::default(),
+            sweeps: Default::default(),
             scenarios: vec![
                 scenario(
                     "matrix",
@@ -406,6 +409,7 @@ mod tests {
     fn rayon_inside_the_multiprocessing_crate_counts_as_threads() {
         let rayon = Report {
             meta: Meta::default(),
+            sweeps: Default::default(),
             scenarios: vec![scenario(
                 "matrix",
                 &[
@@ -428,6 +432,7 @@ mod tests {
     fn verdicts_json_keeps_rust_at_the_top_level_and_reads_files_without_python() {
         let report = Report {
             meta: Meta::default(),
+            sweeps: Default::default(),
             scenarios: vec![scenario(
                 "matrix",
                 &[
