@@ -424,5 +424,5 @@ def run(args) -> dict:
     run_.extras.update(mapped.extras)
     run_.extra("bytes", length).extra("rows", rows).extra("stations", len(total))
     run_.extra("malformed", malformed).extra("chunk_bytes", args.chunk_bytes).extra("reader", reader)
-    run_.extra("cache", cache).extra("gb_per_s", round(gb_per_s, 3))
+    run_.extra("cache", cache).extra("gb_per_s", round(gb_per_s, 6))
     return run_.finish(sha256_hex(answer.encode()), malformed)

@@ -537,7 +537,7 @@ pub fn summarise(
         .extra("chunk_bytes", plan.chunk_bytes)
         .extra("reader", reader)
         .extra("cache", if plan.cold { "cold" } else { "warm" })
-        .extra("gb_per_s", (gb_per_s * 1000.0).round() / 1000.0);
+        .extra("gb_per_s", (gb_per_s * 1e6).round() / 1e6);
     Ok(run.finish(sha256_hex(answer.as_bytes()), malformed as usize))
 }
 
