@@ -21,7 +21,7 @@ BIN="$ROOT/target/release"
 HYPERFINE_CRATE_VERSION=1.20.0 # 1.21 and later need a newer rustc than the machine's 1.95
 
 # The scenarios, in report order. Each has a function scenario_<name> below.
-ALL_SCENARIOS=(cakes workers queue matrix images downloads requests chat chat-capacity spawn pipeline)
+ALL_SCENARIOS=(cakes workers queue matrix images bigfile downloads requests chat chat-capacity spawn pipeline)
 
 usage() {
     cat <<EOF
@@ -235,6 +235,52 @@ scenario_images() {
     RUNS=3 WARMUP=1
     add_cpu_variants "images $dir --out $OUT/work/images-out --workers $CORES"
     add_python_models "images $dir --out $OUT/work/images-out-python --workers $CORES"
+}
+
+# bigfile's two additions to run_scenario, keyed by "scenario:name": a hyperfine --prepare for
+# a command (run before each of its runs, warm-up included, and not timed), and commands that are
+# timed only, with no --json check (cat and wc -l have no summary and no digest).
+declare -A PREPARE_=() TIMED_ONLY_=()
+
+# bigfile: the One Billion Row Challenge's workload. Warm rows read a file already in the page
+# cache (CPU-bound); cold rows (`-cold`) have the pages of their file dropped before every run,
+# by `decision-table drop-cache` as hyperfine's --prepare (and by the models' own --cold in the
+# check run): I/O-bound. `cat FILE` (its output goes to /dev/null) and `wc -l FILE` are the
+# read-speed ceiling, timed in the same hyperfine run as the models, with the same treatment.
+# The cold rows read a tenth of the warm file (this machine's disk reads a few tens of MB/s
+# while others use it), and Python parses its own smaller file, warm only (pure-Python parsing
+# runs at about a million and a half lines a second): compare them by `gb_per_s`, not time.
+# Budget: about 4 minutes full (1.5 GB warm, 150 MB cold, 45 MB Python), 30 s quick (60, 15
+# and 7.5 MB).
+scenario_bigfile() {
+    local rows=100000000 cold_rows=10000000 py_rows=3000000 cold_runs=2
+    [ $QUICK = 1 ] && rows=4000000 cold_rows=1000000 py_rows=500000
+    local file="$OUT/inputs/bigfile-$rows-seed42.txt" cold="$OUT/inputs/bigfile-$cold_rows-seed42.txt"
+    local pyfile="$OUT/inputs/bigfile-$py_rows-seed42.txt" f
+    for f in "$file:$rows" "$cold:$cold_rows" "$pyfile:$py_rows"; do
+        [ -f "${f%:*}" ] || "$BIN/decision-table" gen bigfile --rows "${f##*:}" --stations 413 --seed 42 --out "${f%:*}" >/dev/null
+    done
+    RUNS=3 WARMUP=1
+    local args="bigfile $file --workers $CORES" cargs="bigfile $cold --workers $CORES --cold"
+    local drop="$BIN/decision-table drop-cache $cold" m
+    add serial "$BIN/serial $args"
+    add threading "$BIN/threading $args"
+    add multiprocessing "$BIN/multiprocessing $args"
+    add asyncio "$BIN/asyncio $args"
+    add asyncio-tokio-fs "$BIN/asyncio $args --variant tokio-fs"
+    add cat "cat $file"
+    add wc-l "wc -l $file"
+    TIMED_ONLY_[bigfile:cat]=1 TIMED_ONLY_[bigfile:wc-l]=1
+    for m in serial threading multiprocessing asyncio; do
+        add "$m-cold" "$BIN/$m $cargs" $cold_runs
+        PREPARE_[bigfile:$m-cold]=$drop
+    done
+    add asyncio-tokio-fs-cold "$BIN/asyncio $cargs --variant tokio-fs" $cold_runs
+    add cat-cold "cat $cold" $cold_runs
+    add wc-l-cold "wc -l $cold" $cold_runs
+    PREPARE_[bigfile:asyncio-tokio-fs-cold]=$drop PREPARE_[bigfile:cat-cold]=$drop PREPARE_[bigfile:wc-l-cold]=$drop
+    TIMED_ONLY_[bigfile:cat-cold]=1 TIMED_ONLY_[bigfile:wc-l-cold]=1
+    add_python_models "bigfile $pyfile --workers $CORES"
 }
 
 # start_http_server KNOBS...: a `decision-table serve` on a free port, stopped by the trap; sets URL.
@@ -577,6 +623,10 @@ run_scenario() {
     for i in "${!NAMES[@]}"; do
         name=${NAMES[$i]} cmd=${CMDS[$i]}
         printf '%s\n' "$(relative "$cmd")" >"$OUT/summaries/$s/$name.cmd"
+        if [ -n "${TIMED_ONLY_[$s:$name]:-}" ]; then
+            printf '   %-28s (timed only: no summary)\n' "$name"
+            continue
+        fi
         # shellcheck disable=SC2086 # the command is a plain word list by construction
         if ! $cmd --json >"$OUT/summaries/$s/$name.json" 2>"$OUT/summaries/$s/$name.log"; then
             echo "   $name FAILED: $(relative "$cmd") --json" >&2
@@ -612,6 +662,16 @@ run_scenario() {
             [ "${GROUPS_[$i]:-$RUNS}" = "$g" ] && hf_args+=(-n "${NAMES[$i]}" "${CMDS[$i]}")
         done
         echo "== $s: timing $((${#hf_args[@]} / 3)) commands with hyperfine ($WARMUP warm-up, $g runs each)"
+        # A --prepare for each command of the group once any has one (hyperfine takes one for
+        # all commands, or one each, in order); `true` for the others.
+        local preps=() prep_any=0 p
+        for i in "${!NAMES[@]}"; do
+            [ "${GROUPS_[$i]:-$RUNS}" = "$g" ] || continue
+            p=${PREPARE_[$s:${NAMES[$i]}]:-}
+            [ -n "$p" ] && prep_any=1
+            preps+=(--prepare "${p:-true}")
+        done
+        [ $prep_any = 1 ] && hf_args+=("${preps[@]}")
         hyperfine -N --style basic --warmup "$WARMUP" --runs "$g" \
             --export-json "$OUT/hyperfine/$s.runs$g.json" --export-markdown "$OUT/hyperfine/$s.runs$g.md" \
             "${hf_args[@]}" >"$OUT/hyperfine/$s.runs$g.log" 2>&1 || {

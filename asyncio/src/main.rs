@@ -8,6 +8,7 @@
 //! cargo run -p asyncio -- queue          # a producer task and consumer tasks around an mpsc
 //! cargo run --release -p asyncio -- matrix data/matrix [--variant blocking]   # CPU work and the loop
 //! cargo run --release -p asyncio -- images data/images [--variant blocking]
+//! cargo run --release -p asyncio -- bigfile data/bigfile.txt [--variant tokio-fs]   # spawn_blocking, or tokio::fs
 //! cargo run --release -p asyncio -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p asyncio -- chat-server    # a chat server with two tasks per client
@@ -17,6 +18,7 @@
 //! ```
 
 use clap::{Parser, Subcommand};
+use scenarios::bigfile::{AsyncReadArgs, BigfileArgs};
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
@@ -26,6 +28,7 @@ use scenarios::pipeline::PipelineArgs;
 use scenarios::spawn::SpawnArgs;
 use std::process::ExitCode;
 
+mod bigfile;
 mod cakes;
 mod chat_server;
 mod downloads;
@@ -85,6 +88,13 @@ enum Command {
         #[command(flatten)]
         cpu: pool::CpuArgs,
     },
+    /// Large files: min/mean/max per station, ranges on blocking threads (or --variant tokio-fs, the naive way)
+    Bigfile {
+        #[command(flatten)]
+        args: BigfileArgs,
+        #[command(flatten)]
+        how: AsyncReadArgs,
+    },
     /// Download every file of the server's manifest as tasks, K in flight
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N as tasks, K in flight (try K = 1000), and add up a field
@@ -114,6 +124,7 @@ fn main() -> ExitCode {
         Command::Queue(args) => queue::run(&args),
         Command::Matrix { args, cpu } => matrix::run(&args, &cpu),
         Command::Images { args, cpu } => images::run(&args, &cpu),
+        Command::Bigfile { args, how } => bigfile::run(&args, &how),
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),

@@ -5,6 +5,8 @@
 //! cargo run -p decision-table -- report results     # REPORT.md from a scripts/compare.sh run
 //! cargo run --release -p decision-table -- gen matrix --n 1024 --seed 42 --out data/matrix
 //! cargo run --release -p decision-table -- gen images --count 32 --seed 42 --out data/images
+//! cargo run --release -p decision-table -- gen bigfile --rows 100000000 --seed 42 --out data/bigfile.txt
+//! cargo run --release -p decision-table -- drop-cache data/bigfile.txt   # a cold cache for one file
 //! cargo run --release -p decision-table -- serve --port 8000   # the local HTTP server
 //! cargo run --release -p decision-table -- chat-load --clients 1000   # load a chat server
 //! cargo run -p decision-table -- --help             # every tool
@@ -41,6 +43,11 @@ enum Command {
     Serve(decision_table::server::ServeArgs),
     /// Connect N clients to a chat server, have S of them send, check every message arrived once
     ChatLoad(ChatLoadArgs),
+    /// Drop one file's pages from the page cache (posix_fadvise DONTNEED; no root needed)
+    DropCache {
+        /// The file whose cached pages to drop
+        file: PathBuf,
+    },
     /// Write DIR/REPORT.md, its charts and verdicts from a scripts/compare.sh results folder
     Report {
         /// The results folder (holds hyperfine/, summaries/ and meta.json)
@@ -54,6 +61,8 @@ enum Gen {
     Matrix(scenarios::matrix::GenMatrixArgs),
     /// Structured PNGs (gradients, shapes, noise) for the images scenario
     Images(scenarios::images::GenImagesArgs),
+    /// A One-Billion-Row-style station;temperature file for the bigfile scenario
+    Bigfile(scenarios::bigfile::GenBigfileArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +103,18 @@ fn main() -> ExitCode {
                 args.out.display()
             );
         }),
+        Command::Gen(Gen::Bigfile(args)) => scenarios::bigfile::generate::run(&args).map(|g| {
+            println!(
+                "wrote {}: {} rows, {} stations, {:.1} MB in {:.2} s ({:.0} MB/s)",
+                g.path.display(),
+                g.rows,
+                args.stations,
+                g.bytes as f64 / 1e6,
+                g.seconds,
+                g.bytes as f64 / 1e6 / g.seconds.max(1e-9)
+            );
+        }),
+        Command::DropCache { file } => scenarios::bigfile::cache::drop_cache(&file),
         Command::Report { dir } => decision_table::report::write(&dir).map(|path| {
             println!("wrote {}", path.display());
         }),

@@ -86,7 +86,8 @@ pub const ROWS: [Row; 11] = [
         job: "Processing large files",
         chapter_choice: &[Model::Multiprocessing],
         why: "CPU-bound; needs real parallelism",
-        scenario: None,
+        // Warm and cold rows (`<model>` and `<model>-cold`) beside `cat`/`wc-l` ceilings.
+        scenario: Some("bigfile"),
     },
     Row {
         job: "Downloading files",

@@ -10,6 +10,7 @@
 
 use crate::child::{self, DieHow, FAULT_ENV, Fault, PARENT_PID_ENV, Reply, ToChild};
 use anyhow::{Context, Result, bail};
+use scenarios::bigfile::Aggregate;
 use scenarios::fetch::blocking::{Download, FetchItem};
 use scenarios::frame::{read_frame, write_frame};
 use scenarios::images::ProcessImage;
@@ -50,6 +51,7 @@ fn runner_for(name: &str, settings: &[u8]) -> Result<Box<dyn Runner>> {
         Download::NAME => typed::<Download>(settings),
         FetchItem::NAME => typed::<FetchItem>(settings),
         ProcessArrived::NAME => typed::<ProcessArrived>(settings),
+        Aggregate::NAME => typed::<Aggregate>(settings),
         other => bail!("this worker knows no job called '{other}'"),
     }
 }

@@ -9,6 +9,7 @@
 //! cargo run --release -p multiprocessing -- map   # Pool.map over CPU-bound tasks
 //! cargo run --release -p multiprocessing -- matrix data/matrix [--engine rayon]   # C = A x B
 //! cargo run --release -p multiprocessing -- images data/images [--engine rayon]   # PNGs
+//! cargo run --release -p multiprocessing -- bigfile data/bigfile.txt   # each child reads its ranges
 //! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --workers 100
 //! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
@@ -17,6 +18,7 @@
 //! ```
 
 use clap::{Parser, Subcommand};
+use scenarios::bigfile::BigfileArgs;
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
@@ -25,6 +27,7 @@ use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
 use std::process::ExitCode;
 
+mod bigfile;
 mod cakes;
 mod chat_child;
 mod chat_server;
@@ -78,6 +81,13 @@ enum Command {
         #[command(flatten)]
         engine: engine::EngineArgs,
     },
+    /// Large files: min/mean/max per station, each worker process reading its own ranges
+    Bigfile {
+        #[command(flatten)]
+        args: BigfileArgs,
+        #[command(flatten)]
+        pool: engine::PoolArgs,
+    },
     /// Download every file of the server's manifest on a pool of K processes
     Downloads {
         #[command(flatten)]
@@ -119,6 +129,7 @@ fn main() -> ExitCode {
         Command::Cakes(args) => cakes::run(&args),
         Command::Workers(args) => workers::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::Bigfile { args, pool } => bigfile::run(&args, &pool),
         Command::Downloads { args, pool } => downloads::run(&args, &pool),
         Command::Requests { args, pool } => requests::run(&args, &pool),
         Command::Map(args) => map::run(&args),

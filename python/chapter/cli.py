@@ -1,7 +1,7 @@
 """The command line: the Rust binaries' subcommands and flags (same names, meanings and, where
 sensible, defaults), plus ``--model`` to choose the model in this one program.
 
-    python -m chapter cakes|workers|queue|matrix|images|downloads|requests|chat-server|pipeline ... --model M [--json]
+    python -m chapter SCENARIO ... --model M [--json]      (python -m chapter --help lists them)
     python -m chapter compare matrix FILE1 FILE2 | compare images DIR1 DIR2
 
 Every limit exists to turn bad input into a clear message instead of a traceback, a hang or an
@@ -180,6 +180,22 @@ def build_parser():
     p.add_argument("--variant", choices=all_variants, default=None,
                    help="multiprocessing: processes|pool_map; asyncio: run_in_executor|process_executor|blocking")
 
+    from chapter.bigfile import chunk_bytes
+
+    p = sub.add_parser("bigfile", help="large files: min/mean/max per station of a station;temperature file")
+    _common(p)
+    _pooled(p)
+    p.add_argument("input", nargs="?", default="data/bigfile.txt",
+                   help="the file to read (make one with `decision-table gen bigfile`)")
+    p.add_argument("--workers", type=workers, default=cores(), help="how many workers read ranges (default: cores)")
+    p.add_argument("--chunk-bytes", type=_wrap(chunk_bytes), default="16M",
+                   help="about how many bytes per range, 64 to 1G, K/M/G allowed (default: 16M)")
+    p.add_argument("--keep-going", action="store_true", help="skip malformed lines and count them (exit status 1)")
+    p.add_argument("--cold", action="store_true",
+                   help="drop the file's pages from the page cache first (posix_fadvise DONTNEED)")
+    p.add_argument("--variant", choices=all_variants, default=None,
+                   help="multiprocessing: processes|pool_map; asyncio: run_in_executor|process_executor|blocking")
+
     p = sub.add_parser("downloads", help="download every file of the server's manifest")
     _common(p)
     _http(p, 8)
@@ -264,6 +280,7 @@ def main(argv=None) -> int:
             "queue": "bounded_queue",
             "matrix": "matrix",
             "images": "images",
+            "bigfile": "bigfile",
             "downloads": "downloads",
             "requests": "many_requests",
             "chat-server": "chat_server",

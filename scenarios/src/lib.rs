@@ -12,6 +12,8 @@
 //! - the chapter's own examples' data ([`chapter`]);
 //! - the CPU-bound scenarios: matrices and their kernel ([`matrix`]), the image pipeline
 //!   ([`images`]);
+//! - the large-file scenario: a One-Billion-Row-style file, its generator, readers and
+//!   aggregate ([`bigfile`]);
 //! - the I/O-bound scenarios: what the local HTTP server sends ([`wire`]) and the client side
 //!   ([`fetch`]);
 //! - the mixed one, I/O and CPU: images downloaded and processed as they arrive ([`pipeline`]);
@@ -24,6 +26,7 @@
 //! the report and its charts) live in the `decision-table` crate, so none of their weight is in
 //! the concept crates' binaries.
 
+pub mod bigfile;
 pub mod chapter;
 pub mod chat;
 pub mod cli;

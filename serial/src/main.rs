@@ -9,6 +9,7 @@
 //! cargo run -p serial -- queue --json    # fill a queue, then empty it; one JSON summary
 //! cargo run --release -p serial -- matrix data/matrix        # C = A x B on one core
 //! cargo run --release -p serial -- images data/images        # blur, halve, gray, one PNG at a time
+//! cargo run --release -p serial -- bigfile data/bigfile.txt   # min/mean/max per station, one reader
 //! cargo run --release -p serial -- downloads --url http://127.0.0.1:8000   # start `decision-table serve` first
 //! cargo run --release -p serial -- requests --url http://127.0.0.1:8000
 //! cargo run -p serial -- chat-server     # a chat server that serves one client at a time
@@ -17,6 +18,7 @@
 //! ```
 
 use clap::{Parser, Subcommand};
+use scenarios::bigfile::BigfileArgs;
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
@@ -25,6 +27,7 @@ use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
 use std::process::ExitCode;
 
+mod bigfile;
 mod cakes;
 mod chat_server;
 mod downloads;
@@ -61,6 +64,8 @@ enum Command {
     Matrix(MatrixArgs),
     /// CPU-bound images: blur, halve and gray PNGs, one after another (run with --release)
     Images(ImagesArgs),
+    /// Large files: min/mean/max per station of a station;temperature file, one buffered reader
+    Bigfile(BigfileArgs),
     /// Download every file of the server's manifest, one after another
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N one after another and add up a field
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         Command::Queue(args) => queue::run(&args),
         Command::Matrix(args) => matrix::run(&args),
         Command::Images(args) => images::run(&args),
+        Command::Bigfile(args) => bigfile::run(&args),
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),

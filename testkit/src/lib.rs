@@ -12,7 +12,10 @@
 //!   `pipeline` run reports against it, and runs against it (or against no images at all).
 //! - [`procs`]: whether a process is alive, its children, waiting for them.
 //! - [`chat`]: the chat servers' shared checks.
+//! - [`bigfile`]: a small `bigfile` input with its reference digest, and every bad file run
+//!   against a binary.
 
+pub mod bigfile;
 pub mod chat;
 pub mod cpu;
 pub mod hostile;

@@ -9,6 +9,7 @@
 //! cargo run -p threading -- queue        # one producer, several consumers, a crossbeam channel
 //! cargo run --release -p threading -- matrix data/matrix [--gil]   # C = A x B on a thread pool
 //! cargo run --release -p threading -- images data/images [--gil]   # PNGs on a thread pool
+//! cargo run --release -p threading -- bigfile data/bigfile.txt [--gil]   # a memory map, ranges on threads
 //! cargo run --release -p threading -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p threading -- chat-server  # a chat server with two threads per client
@@ -18,6 +19,7 @@
 //! ```
 
 use clap::{Parser, Subcommand};
+use scenarios::bigfile::BigfileArgs;
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
@@ -26,6 +28,7 @@ use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
 use std::process::ExitCode;
 
+mod bigfile;
 mod cakes;
 mod chat_server;
 mod downloads;
@@ -100,6 +103,13 @@ enum Command {
         #[command(flatten)]
         gil: GilArgs,
     },
+    /// Large files: min/mean/max per station, ranges of a memory-mapped file on a thread pool; --gil emulates CPython's GIL
+    Bigfile {
+        #[command(flatten)]
+        args: BigfileArgs,
+        #[command(flatten)]
+        gil: GilArgs,
+    },
     /// Download every file of the server's manifest on K threads sharing one client
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N on K threads (try K = 1000) and add up a field
@@ -135,6 +145,10 @@ fn main() -> ExitCode {
         Command::Images { args, gil } => {
             gil.apply();
             images::run(&args)
+        }
+        Command::Bigfile { args, gil } => {
+            gil.apply();
+            bigfile::run(&args)
         }
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
