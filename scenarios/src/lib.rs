@@ -14,6 +14,8 @@
 //!   ([`images`]);
 //! - the I/O-bound scenarios: what the local HTTP server sends ([`wire`]) and the client side
 //!   ([`fetch`]);
+//! - the database scenario: N small transactions against PostgreSQL or SQLite, the same
+//!   tables at the end whatever the model ([`db`]);
 //! - the chat servers' protocol and what they share beside it: how they listen and stop, the
 //!   list of clients with a bounded queue each, what they count ([`chat`]);
 //! - the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
@@ -28,6 +30,7 @@ pub mod chat;
 pub mod cli;
 pub mod console;
 pub mod contract;
+pub mod db;
 pub mod digest;
 pub mod fetch;
 pub mod files;
