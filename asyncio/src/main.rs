@@ -10,6 +10,7 @@
 //! cargo run --release -p asyncio -- images data/images [--variant blocking]
 //! cargo run --release -p asyncio -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
+//! cargo run --release -p asyncio -- db --db postgresql://postgres@127.0.0.1:PORT/postgres --workers 32 [--variant pipelined]
 //! cargo run -p asyncio -- chat-server    # a chat server with two tasks per client
 //! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
 //! cargo run -p asyncio -- --help
@@ -18,6 +19,7 @@
 use clap::{Parser, Subcommand};
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use scenarios::db::DbArgs;
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
@@ -26,6 +28,7 @@ use std::process::ExitCode;
 
 mod cakes;
 mod chat_server;
+mod db;
 mod downloads;
 mod images;
 mod matrix;
@@ -86,6 +89,13 @@ enum Command {
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N as tasks, K in flight (try K = 1000), and add up a field
     Requests(RequestsArgs),
+    /// N small database transactions as tasks, K in flight (pooled or pipelined; SQLite on spawn_blocking)
+    Db {
+        #[command(flatten)]
+        args: DbArgs,
+        #[command(flatten)]
+        variant: db::DbVariantArgs,
+    },
     /// A line-based chat server: two tasks per client around one bounded broadcast channel
     ChatServer(ChatServerArgs),
     /// Start N sleeping tasks on one thread and join them: time to start and finish, memory per task
@@ -106,6 +116,7 @@ fn main() -> ExitCode {
         Command::Images { args, cpu } => images::run(&args, &cpu),
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
+        Command::Db { args, variant } => db::run(&args, &variant),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
     };

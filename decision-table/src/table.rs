@@ -133,7 +133,7 @@ pub const ROWS: [Row; 10] = [
         job: "Database reads and writes",
         chapter_choice: &[Model::Asyncio],
         why: "waiting on the database; many at once",
-        scenario: None,
+        scenario: Some("db"),
     },
 ];
 

@@ -10,6 +10,7 @@
 
 use crate::child::{self, DieHow, FAULT_ENV, Fault, PARENT_PID_ENV, Reply, ToChild};
 use anyhow::{Context, Result, bail};
+use scenarios::db::blocking::Transact;
 use scenarios::fetch::blocking::{Download, FetchItem};
 use scenarios::frame::{read_frame, write_frame};
 use scenarios::images::ProcessImage;
@@ -48,6 +49,7 @@ fn runner_for(name: &str, settings: &[u8]) -> Result<Box<dyn Runner>> {
         ProcessImage::NAME => typed::<ProcessImage>(settings),
         Download::NAME => typed::<Download>(settings),
         FetchItem::NAME => typed::<FetchItem>(settings),
+        Transact::NAME => typed::<Transact>(settings),
         other => bail!("this worker knows no job called '{other}'"),
     }
 }

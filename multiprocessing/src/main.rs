@@ -11,6 +11,7 @@
 //! cargo run --release -p multiprocessing -- images data/images [--engine rayon]   # PNGs
 //! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --workers 100
+//! cargo run --release -p multiprocessing -- db --db sqlite:data/db.sqlite --workers 8   # `decision-table gen db` first
 //! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
 //! cargo run -p multiprocessing -- --help
 //! ```
@@ -18,6 +19,7 @@
 use clap::{Parser, Subcommand};
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use scenarios::db::DbArgs;
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
@@ -28,6 +30,7 @@ mod chat_child;
 mod chat_server;
 mod child;
 mod child_main;
+mod db;
 mod downloads;
 mod engine;
 mod images;
@@ -89,6 +92,13 @@ enum Command {
         #[command(flatten)]
         pool: engine::PoolArgs,
     },
+    /// N small database transactions on K worker processes, a connection each
+    Db {
+        #[command(flatten)]
+        args: DbArgs,
+        #[command(flatten)]
+        pool: engine::PoolArgs,
+    },
     /// A line-based chat server: a child process per client, the parent relaying between them
     ChatServer(ChatServerArgs),
     /// Serve tasks from the parent process (started by this program, not by people)
@@ -118,6 +128,7 @@ fn main() -> ExitCode {
         Command::Images { args, engine } => {
             engine.check().and_then(|()| images::run(&args, &engine))
         }
+        Command::Db { args, pool } => db::run(&args, &pool),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::ChatChild => {
             return match chat_child::run() {
