@@ -10,10 +10,14 @@
 //!   input run against a binary.
 //! - [`procs`]: whether a process is alive, its children, waiting for them.
 //! - [`chat`]: the chat servers' shared checks.
+//! - [`pg`]: a throw-away PostgreSQL per test; [`db`]: the `db` scenario's databases, tables
+//!   and reference digests.
 
 pub mod chat;
 pub mod cpu;
+pub mod db;
 pub mod hostile;
 pub mod io;
+pub mod pg;
 pub mod procs;
 pub mod run;
