@@ -16,38 +16,16 @@
 
 use crate::pool::{CpuArgs, Pool, Variant};
 use anyhow::Result;
-use clap::{Args, ValueEnum};
-use scenarios::db::nonblocking::{Style, TransactAsync};
+use scenarios::db::nonblocking::{AsyncDbArgs, TransactAsync};
 use scenarios::db::{self, DbArgs, Plan, Target, blocking::Transact};
 use scenarios::{Label, Run, Summary};
 
-/// How the tasks talk to PostgreSQL.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum DbVariant {
-    /// K tasks on a pool of K connections, one statement at a time (five round trips)
-    #[default]
-    Pool,
-    /// The same, each transaction's five statements sent at once (one round trip)
-    Pipelined,
-}
-
-/// `--variant` for `db`.
-#[derive(Args, Debug, Clone, Copy)]
-pub struct DbVariantArgs {
-    /// One statement at a time on pooled connections, or each transaction pipelined
-    #[arg(long, value_enum, default_value_t = DbVariant::Pool)]
-    pub variant: DbVariant,
-}
-
-pub fn run(args: &DbArgs, variant: &DbVariantArgs) -> Result<Summary> {
+pub fn run(args: &DbArgs, variant: &AsyncDbArgs) -> Result<Summary> {
+    variant.check(&args.target()?)?;
     let setup = db::prepare(args)?;
     let plan = Plan::new(args, &setup);
     let n = args.transactions as usize;
     if let Target::Sqlite { .. } = setup.target {
-        anyhow::ensure!(
-            variant.variant == DbVariant::Pool,
-            "--variant pipelined needs PostgreSQL: SQLite has no wire to pipeline on"
-        );
         let pool = Pool::new(args.workers).cpu(&CpuArgs {
             variant: Variant::SpawnBlocking,
         });
@@ -56,12 +34,9 @@ pub fn run(args: &DbArgs, variant: &DbVariantArgs) -> Result<Summary> {
         return Ok(db::finish(run, &setup, outcomes));
     }
     let pool = Pool::new(args.workers);
-    let (style, name) = match variant.variant {
-        DbVariant::Pool => (Style::Wait, "tasks"),
-        DbVariant::Pipelined => (Style::Pipelined, "pipelined"),
-    };
-    let job = TransactAsync::new(plan, args.workers, style)?;
-    let mut run = Run::start("db", Label::new(crate::MODEL, name, args.workers), n);
+    let job = TransactAsync::new(plan, args.workers, variant.style)?;
+    let label = Label::new(crate::MODEL, variant.style.name(), args.workers);
+    let mut run = Run::start("db", label, n);
     let outcomes = pool.map_in_order_async(&mut run, setup.ids(), job)?;
     Ok(db::finish(run, &setup, outcomes))
 }

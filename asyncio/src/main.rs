@@ -94,7 +94,7 @@ enum Command {
         #[command(flatten)]
         args: DbArgs,
         #[command(flatten)]
-        variant: db::DbVariantArgs,
+        variant: scenarios::db::nonblocking::AsyncDbArgs,
     },
     /// A line-based chat server: two tasks per client around one bounded broadcast channel
     ChatServer(ChatServerArgs),

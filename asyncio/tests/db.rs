@@ -8,12 +8,10 @@
 //! cargo test -p asyncio --test db
 //! ```
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use testkit::db::{Db, failed_txns, number, reference, workload};
+use testkit::db::{Db, ctrl_c, failed_txns, number, reference, workload};
 use testkit::run::{assert_refusal, assert_refused, parse_summary};
 
 const EXE: &str = env!("CARGO_BIN_EXE_asyncio");
@@ -292,7 +290,7 @@ fn a_server_killed_mid_run() {
 fn ctrl_c_leaves_the_tables_consistent_and_no_session_behind() {
     let Some(db) = Db::postgres() else { return };
     let child = start_long_run(&db, "100000", 50);
-    killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT");
+    ctrl_c(&child);
     let out = child.wait_with_output().expect("wait");
     assert!(!out.status.success());
     let deadline = Instant::now() + Duration::from_secs(10);

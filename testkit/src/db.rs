@@ -128,3 +128,13 @@ pub fn number(s: &Summary, key: &str) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("no number {key} in {:?}", s.extra))
 }
+
+/// Ctrl-C in a terminal: SIGINT to the child's whole process group (it must have been started
+/// in a group of its own).
+pub fn ctrl_c(child: &std::process::Child) {
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT to the process group");
+}

@@ -209,7 +209,7 @@ pub fn finish(mut run: Run, setup: &Setup, outcomes: Vec<Outcome<Done>>) -> Summ
         .extra("retries", retries)
         .extra("busy_waits", busy_waits)
         .extra("txn_s", round3(txn_s))
-        .extra("tps", tps.round())
+        .extra("tps", tps.round() as u64)
         .extra("rtt_ms", round3(setup.rtt_ms))
         .extra("digest_of", digest_of)
         .extra("failed_txns", failed_txns);

@@ -23,17 +23,50 @@ use crate::fetch::Failure;
 use crate::fetch::retry::Breaker;
 use crate::job::AsyncJob;
 use anyhow::Result;
+use clap::{Args, ValueEnum};
 use deadpool_postgres::{Manager, Pool, PoolError};
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
-/// How a transaction's statements go to the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a transaction's statements go to the server (asyncio's `--variant`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Style {
-    /// One statement at a time, each waiting for its answer.
+    /// K tasks on a pool of K connections, one statement at a time (five round trips)
+    #[default]
+    #[value(name = "pool")]
     Wait,
-    /// All five sent at once, then the five answers read.
+    /// The same, each transaction's five statements sent at once (one round trip)
     Pipelined,
+}
+
+impl Style {
+    /// The variant's name in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Style::Wait => "tasks",
+            Style::Pipelined => "pipelined",
+        }
+    }
+}
+
+/// asyncio's flags for `db`.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct AsyncDbArgs {
+    /// One statement at a time on pooled connections, or each transaction pipelined
+    #[arg(long = "variant", value_enum, default_value_t = Style::Wait)]
+    pub style: Style,
+}
+
+impl AsyncDbArgs {
+    /// Refuse what cannot go together, before anything is touched: SQLite runs the blocking
+    /// transactions on `spawn_blocking`, with no wire to pipeline on.
+    pub fn check(&self, target: &Target) -> Result<()> {
+        anyhow::ensure!(
+            self.style == Style::Wait || matches!(target, Target::Postgres { .. }),
+            "--variant pipelined needs PostgreSQL: SQLite has no wire to pipeline on"
+        );
+        Ok(())
+    }
 }
 
 /// One attempt may take this long before it is abandoned (and retried): the server's own
