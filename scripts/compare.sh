@@ -21,7 +21,7 @@ BIN="$ROOT/target/release"
 HYPERFINE_CRATE_VERSION=1.20.0 # 1.21 and later need a newer rustc than the machine's 1.95
 
 # The scenarios, in report order. Each has a function scenario_<name> below.
-ALL_SCENARIOS=(cakes workers queue matrix images bigfile downloads requests chat chat-capacity spawn pipeline)
+ALL_SCENARIOS=(cakes workers queue matrix images bigfile downloads requests db chat chat-capacity spawn pipeline)
 
 usage() {
     cat <<EOF
@@ -584,6 +584,132 @@ scenario_spawn() {
         [ -n "$reached" ] && [ "$reached" -gt 1 ] && spawn_point threading $((reached - 1)) || true
         break
     done
+}
+
+# ---------------------------------------------------------------------------------------------
+# db: N small transactions against a throw-away PostgreSQL started here (scripts/pg.sh), 1 ms
+# away each way (a network namespace with netem where the kernel has it, else the user-space
+# `decision-table delay-proxy`, said which), and against SQLite. hyperfine times every model at
+# K = 32 on the delayed server; a sweep runs each model once per K (transactions per second
+# against K, beside pgbench on the same server) on the delayed server, on loopback and on
+# SQLite, and writes db-sweep/THROUGHPUT.md. Every run resets the tables itself, so every run
+# starts from the same state and prints the same digest.
+
+DB_ACCOUNTS=1000
+DB_DELAY_MS=1
+
+# start_pg DIR [--netem-ms MS]: a cluster in DIR, stopped by the trap; sets PG_URL, PG_PID,
+# PG_PORT and PG_ENTER (the prefix that runs a client where the server is reachable).
+start_pg() {
+    local dir=$1
+    shift
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    "$ROOT/scripts/pg.sh" run "$dir" "$@" >"$dir.log" 2>&1 &
+    PG_PID=$!
+    PIDS+=("$PG_PID")
+    PG_ENTER=""
+    case " $* " in *" --netem-ms "*) PG_ENTER="nsenter -t $PG_PID -n --" ;; esac
+    PG_URL=$("$ROOT/scripts/pg.sh" wait "$dir" "$PG_PID") || { tail -n 20 "$dir.log" >&2; die "PostgreSQL did not start in $dir"; }
+    PG_PORT=$(cat "$dir/port")
+    # pgbench's tables (scale 1: 100,000 accounts) in a database of their own.
+    $PG_ENTER "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE pgbench" >/dev/null
+    $PG_ENTER "$PG_BIN/pgbench" -i -q -s 1 -h 127.0.0.1 -p "$PG_PORT" -U postgres pgbench >"$dir.pgbench-init.log" 2>&1 ||
+        die "pgbench -i failed (log: $dir.pgbench-init.log)"
+}
+
+# db_sweep LABEL ENTER URL PGPORT Ks...: every model once per K with --json, and pgbench -N
+# (its TPC-B-like "simple update": the same read, update and insert per transaction) on the
+# same server; ENTER prefixes every client (nsenter, or nothing). PGPORT empty: no pgbench.
+db_sweep() {
+    local label=$1 enter=$2 url=$3 port=$4 k n m name dir
+    shift 4
+    for k in "$@"; do
+        # About a second per run whatever K: more transactions where more are in flight.
+        n=$((100 * k)); [ $n -lt 200 ] && n=200; [ $n -gt 3000 ] && n=3000
+        [ $QUICK = 1 ] && [ $n -gt 1000 ] && n=1000
+        dir="$OUT/db-sweep/$label/k$k"
+        mkdir -p "$dir"
+        echo "   $label, K = $k, $n transactions"
+        local runs=()
+        [ "$k" = 1 ] && runs+=("serial:$BIN/serial db")
+        runs+=("threading:$BIN/threading db" "multiprocessing:$BIN/multiprocessing db" "asyncio:$BIN/asyncio db")
+        [ "${url#sqlite:}" = "$url" ] && runs+=("asyncio-pipelined:$BIN/asyncio db --variant pipelined")
+        if [ $PYTHON = 1 ]; then
+            [ "$k" = 1 ] && runs+=("python-serial:$PY -m chapter db --model serial")
+            runs+=("python-threading:$PY -m chapter db --model threading" "python-asyncio:$PY -m chapter db --model asyncio")
+            [ "$k" -le 32 ] && runs+=("python-multiprocessing:$PY -m chapter db --model multiprocessing")
+            [ "${url#sqlite:}" = "$url" ] && runs+=("python-asyncio-pipelined:$PY -m chapter db --model asyncio --variant pipelined")
+        fi
+        for m in "${runs[@]}"; do
+            name=${m%%:*}
+            # shellcheck disable=SC2086 # plain word lists by construction
+            $enter ${m#*:} --db "$url" --transactions $n --workers "$k" --json >"$dir/$name.json" 2>"$dir/$name.log" ||
+                { tail -n 5 "$dir/$name.log" >&2; die "db sweep: $name at K = $k failed (log: $dir/$name.log)"; }
+        done
+        if [ -n "$port" ]; then
+            local per=$(((n + k - 1) / k)) threads=$((k < CORES ? k : CORES))
+            # shellcheck disable=SC2086
+            $enter "$PG_BIN/pgbench" -n -N -M prepared -c "$k" -j "$threads" -t "$per" -h 127.0.0.1 -p "$port" \
+                -U postgres pgbench >"$dir/pgbench.txt" 2>&1 || die "pgbench at K = $k failed (log: $dir/pgbench.txt)"
+        fi
+    done
+}
+
+scenario_db() {
+    local n=400 k=32 ks=(1 2 8 32 128) sqlite="$OUT/inputs/db.sqlite" latency
+    [ $QUICK = 1 ] && n=200 ks=(1 8)
+    "$ROOT/scripts/pg.sh" install >/dev/null || die "PostgreSQL is needed for the db scenario"
+    PG_BIN=$("$ROOT/scripts/pg.sh" bindir)
+    mkdir -p "$OUT/inputs"
+    rm -rf "$OUT/db-sweep"
+    mkdir -p "$OUT/db-sweep"
+    # The same server reached two ways: on loopback, and 1 ms away each way.
+    start_pg "$OUT/work/pg"
+    local lo_url=$PG_URL lo_port=$PG_PORT
+    "$BIN/decision-table" gen db --db "$lo_url" --accounts $DB_ACCOUNTS --seed 42 >/dev/null
+    local why far_url far_port far_enter=""
+    if why=$("$ROOT/scripts/pg.sh" netem-check 2>&1); then
+        latency="netem: a network namespace whose loopback delays each packet ${DB_DELAY_MS} ms (a second cluster inside it)"
+        start_pg "$OUT/work/pg-netem" --netem-ms $DB_DELAY_MS
+        far_url=$PG_URL far_port=$PG_PORT far_enter=$PG_ENTER
+        $far_enter "$BIN/decision-table" gen db --db "$far_url" --accounts $DB_ACCOUNTS --seed 42 >/dev/null
+    else
+        echo "   db: no netem here ($why);"
+        echo "   db: the delayed variant goes through decision-table delay-proxy (${DB_DELAY_MS} ms each way, in user space) instead"
+        latency="delay-proxy: decision-table delay-proxy in front of the same server, ${DB_DELAY_MS} ms each way, in user space (no netem here: $why)"
+        "$BIN/decision-table" delay-proxy --to "127.0.0.1:$lo_port" --delay-us $((DB_DELAY_MS * 1000)) >"$OUT/work/delay-proxy.log" 2>&1 &
+        PIDS+=($!)
+        wait_for_line "$OUT/work/delay-proxy.log" '^listening on ' "decision-table delay-proxy"
+        far_port=$(awk 'NR == 1 { split($3, a, ":"); print a[2] }' "$OUT/work/delay-proxy.log")
+        far_url="postgresql://postgres@127.0.0.1:$far_port/postgres"
+    fi
+    echo "$latency" >"$OUT/db-sweep/latency.txt"
+    "$BIN/decision-table" gen db --db "sqlite:$sqlite" --accounts $DB_ACCOUNTS --seed 42 >/dev/null
+    echo "== db: the sweep (every model once per K; pgbench beside it)"
+    db_sweep delayed "$far_enter" "$far_url" "$far_port" "${ks[@]}"
+    [ $QUICK = 1 ] || db_sweep loopback "" "$lo_url" "$lo_port" "${ks[@]}"
+    db_sweep sqlite "" "sqlite:$sqlite" "" "${ks[@]}"
+    python3 "$ROOT/scripts/db-sweep.py" "$OUT/db-sweep" >"$OUT/db-sweep/THROUGHPUT.md" ||
+        die "db: the sweep's digests differ or its table could not be made (see $OUT/db-sweep)"
+    sed 's/^/   /' "$OUT/db-sweep/THROUGHPUT.md"
+    # hyperfine: every model at K = 32 on the delayed server. Serial waits out every round trip
+    # (about 11 ms a transaction), so it is timed with fewer runs of its own.
+    RUNS=3 WARMUP=1
+    local args="db --db $far_url --transactions $n --workers $k"
+    local e=${far_enter:+$far_enter }
+    add serial "$e$BIN/serial $args" 1
+    add threading "$e$BIN/threading $args"
+    add multiprocessing "$e$BIN/multiprocessing $args"
+    add asyncio "$e$BIN/asyncio $args"
+    add asyncio-pipelined "$e$BIN/asyncio $args --variant pipelined"
+    if [ $PYTHON = 1 ]; then
+        add python-serial "$e$PY -m chapter $args --model serial" 1
+        add python-threading "$e$PY -m chapter $args --model threading"
+        add python-multiprocessing "$e$PY -m chapter $args --model multiprocessing"
+        add python-asyncio "$e$PY -m chapter $args --model asyncio"
+        add python-asyncio-pipelined "$e$PY -m chapter $args --model asyncio --variant pipelined"
+    fi
 }
 
 # wait_for_line FILE REGEX WHAT: wait up to 30 s for a server to announce itself.

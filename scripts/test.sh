@@ -8,6 +8,15 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
+# The db tests start throw-away PostgreSQL clusters: install it where it is missing (apt-get, as
+# root), and then require it, so a test that cannot find it fails instead of skipping.
+echo "== PostgreSQL for the db tests (scripts/pg.sh install)"
+if "$ROOT/scripts/pg.sh" install; then
+    export DT_REQUIRE_POSTGRES=1
+else
+    echo "   PostgreSQL cannot be installed here: the tests that need it print SKIPPED"
+fi
+
 echo "== cargo test --workspace"
 cargo test --workspace
 

@@ -11,6 +11,7 @@
 //! cargo run --release -p asyncio -- bigfile data/bigfile.txt [--variant tokio-fs]   # spawn_blocking, or tokio::fs
 //! cargo run --release -p asyncio -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
+//! cargo run --release -p asyncio -- db --db postgresql://postgres@127.0.0.1:PORT/postgres --workers 32 [--variant pipelined]
 //! cargo run -p asyncio -- chat-server    # a chat server with two tasks per client
 //! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
 //! cargo run --release -p asyncio -- pipeline --url http://127.0.0.1:8000 [--variant blocking]   # serve --images DIR first
@@ -21,6 +22,7 @@ use clap::{Parser, Subcommand};
 use scenarios::bigfile::{AsyncReadArgs, BigfileArgs};
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use scenarios::db::DbArgs;
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
@@ -31,6 +33,7 @@ use std::process::ExitCode;
 mod bigfile;
 mod cakes;
 mod chat_server;
+mod db;
 mod downloads;
 mod images;
 mod matrix;
@@ -99,6 +102,13 @@ enum Command {
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N as tasks, K in flight (try K = 1000), and add up a field
     Requests(RequestsArgs),
+    /// N small database transactions as tasks, K in flight (pooled or pipelined; SQLite on spawn_blocking)
+    Db {
+        #[command(flatten)]
+        args: DbArgs,
+        #[command(flatten)]
+        variant: scenarios::db::nonblocking::AsyncDbArgs,
+    },
     /// A line-based chat server: two tasks per client around one bounded broadcast channel
     ChatServer(ChatServerArgs),
     /// Start N sleeping tasks on one thread and join them: time to start and finish, memory per task
@@ -127,6 +137,7 @@ fn main() -> ExitCode {
         Command::Bigfile { args, how } => bigfile::run(&args, &how),
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
+        Command::Db { args, variant } => db::run(&args, &variant),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
         Command::Pipeline { args, cpu } => pipeline::run(&args, &cpu),

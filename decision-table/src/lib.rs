@@ -6,6 +6,8 @@
 //!   ([`server`]);
 //! - `decision-table chat-load`: the load client that connects N chat clients and checks that
 //!   every message arrived exactly once ([`chat_load`]);
+//! - `decision-table delay-proxy`: a loopback TCP proxy that adds a fixed delay each way, for
+//!   the db scenario's latency where the kernel has no netem ([`delay_proxy`]);
 //! - `decision-table report DIR`: the report of a harness run, with the measured decision table
 //!   ([`report`]);
 //! - `decision-table` alone: the chapter's table ([`table`]), with the verdicts of the latest run.
@@ -14,6 +16,7 @@
 //! their binaries. Their tests start the servers in-process through it (see `testkit`).
 
 pub mod chat_load;
+pub mod delay_proxy;
 pub mod report;
 pub mod server;
 pub mod table;

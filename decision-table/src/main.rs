@@ -8,6 +8,8 @@
 //! cargo run --release -p decision-table -- gen bigfile --rows 100000000 --seed 42 --out data/bigfile.txt
 //! cargo run --release -p decision-table -- drop-cache data/bigfile.txt   # a cold cache for one file
 //! cargo run --release -p decision-table -- serve --port 8000   # the local HTTP server
+//! cargo run --release -p decision-table -- gen db --db sqlite:data/db.sqlite --accounts 1000
+//! cargo run --release -p decision-table -- delay-proxy --to 127.0.0.1:5433 --delay-us 1000
 //! cargo run --release -p decision-table -- chat-load --clients 1000   # load a chat server
 //! cargo run -p decision-table -- --help             # every tool
 //! ```
@@ -41,6 +43,8 @@ enum Command {
     Gen(Gen),
     /// The local HTTP server of the downloads and requests scenarios (latency, bandwidth, faults)
     Serve(decision_table::server::ServeArgs),
+    /// A TCP proxy on loopback adding a fixed delay each way (the db scenario's latency, where netem is missing)
+    DelayProxy(decision_table::delay_proxy::DelayProxyArgs),
     /// Connect N clients to a chat server, have S of them send, check every message arrived once
     ChatLoad(ChatLoadArgs),
     /// Drop one file's pages from the page cache (posix_fadvise DONTNEED; no root needed)
@@ -63,6 +67,8 @@ enum Gen {
     Images(scenarios::images::GenImagesArgs),
     /// A One-Billion-Row-style station;temperature file for the bigfile scenario
     Bigfile(scenarios::bigfile::GenBigfileArgs),
+    /// The db scenario's tables (accounts, ledger) in PostgreSQL or SQLite, from a seed
+    Db(scenarios::db::generate::GenDbArgs),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +125,13 @@ fn main() -> ExitCode {
             println!("wrote {}", path.display());
         }),
         Command::Serve(args) => decision_table::server::run(&args),
+        Command::Gen(Gen::Db(args)) => scenarios::db::generate::generate(&args).map(|db| {
+            println!(
+                "wrote {} accounts (seed {}) to {db}",
+                args.accounts, args.seed
+            );
+        }),
+        Command::DelayProxy(args) => decision_table::delay_proxy::run(&args),
         Command::ChatLoad(args) => {
             return scenarios::contract::exit(decision_table::chat_load::run(&args));
         }

@@ -135,7 +135,7 @@ pub const ROWS: [Row; 11] = [
         job: "Database reads and writes",
         chapter_choice: &[Model::Asyncio],
         why: "waiting on the database; many at once",
-        scenario: None,
+        scenario: Some("db"),
     },
     // Not one of the ten rows: the rule under the table ("mixed workload -> ProcessPoolExecutor
     // + ThreadPoolExecutor"), whose combination the multiprocessing model runs.

@@ -11,6 +11,7 @@
 use crate::child::{self, DieHow, FAULT_ENV, Fault, PARENT_PID_ENV, Reply, ToChild};
 use anyhow::{Context, Result, bail};
 use scenarios::bigfile::Aggregate;
+use scenarios::db::blocking::Transact;
 use scenarios::fetch::blocking::{Download, FetchItem};
 use scenarios::frame::{read_frame, write_frame};
 use scenarios::images::ProcessImage;
@@ -52,6 +53,7 @@ fn runner_for(name: &str, settings: &[u8]) -> Result<Box<dyn Runner>> {
         FetchItem::NAME => typed::<FetchItem>(settings),
         ProcessArrived::NAME => typed::<ProcessArrived>(settings),
         Aggregate::NAME => typed::<Aggregate>(settings),
+        Transact::NAME => typed::<Transact>(settings),
         other => bail!("this worker knows no job called '{other}'"),
     }
 }

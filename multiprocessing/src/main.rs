@@ -12,6 +12,7 @@
 //! cargo run --release -p multiprocessing -- bigfile data/bigfile.txt   # each child reads its ranges
 //! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --workers 100
+//! cargo run --release -p multiprocessing -- db --db sqlite:data/db.sqlite --workers 8   # `decision-table gen db` first
 //! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
 //! cargo run --release -p multiprocessing -- pipeline --url http://127.0.0.1:8000   # serve --images DIR first
 //! cargo run -p multiprocessing -- --help
@@ -21,6 +22,7 @@ use clap::{Parser, Subcommand};
 use scenarios::bigfile::BigfileArgs;
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use scenarios::db::DbArgs;
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
@@ -33,6 +35,7 @@ mod chat_child;
 mod chat_server;
 mod child;
 mod child_main;
+mod db;
 mod downloads;
 mod engine;
 mod images;
@@ -102,6 +105,13 @@ enum Command {
         #[command(flatten)]
         pool: engine::PoolArgs,
     },
+    /// N small database transactions on K worker processes, a connection each
+    Db {
+        #[command(flatten)]
+        args: DbArgs,
+        #[command(flatten)]
+        pool: engine::PoolArgs,
+    },
     /// A line-based chat server: a child process per client, the parent relaying between them
     ChatServer(ChatServerArgs),
     /// Mixed I/O + CPU: download threads feed the server's images to a pool of worker processes
@@ -139,6 +149,7 @@ fn main() -> ExitCode {
         Command::Images { args, engine } => {
             engine.check().and_then(|()| images::run(&args, &engine))
         }
+        Command::Db { args, pool } => db::run(&args, &pool),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Pipeline { args, pool } => pipeline::run(&args, &pool),
         Command::ChatChild => {

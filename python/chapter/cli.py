@@ -222,6 +222,22 @@ def build_parser():
                    help="multiprocessing: threads+processes (default) | apart (the lower bound); "
                         "asyncio: process_executor (default) | blocking (CPU work on the loop)")
     _pooled(p)
+    p = sub.add_parser("db", help="N small database transactions (PostgreSQL or SQLite); tables from `decision-table gen db`")
+    _common(p)
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="postgresql://USER@HOST:PORT/DBNAME or sqlite:PATH (default: $DATABASE_URL, else sqlite:data/db.sqlite)")
+    p.add_argument("--transactions", type=bounded(1, 1_000_000), default=2000, help="how many transactions (ids 0 to N-1)")
+    p.add_argument("--workers", type=workers, default=8,
+                   help="how many transactions are in flight at once, a connection each (serial runs one)")
+    p.add_argument("--retries", type=bounded(0, 10), default=3,
+                   help="how many times a transaction that failed for a passing reason is tried again")
+    p.add_argument("--backoff-ms", type=millis, default=20, help="wait before the first retry; each further retry waits twice as long")
+    p.add_argument("--resume", action="store_true",
+                   help="do not reset the tables: transactions the ledger already holds count as already applied")
+    p.add_argument("--variant", dest="db_variant", choices=("pool", "pipelined"), default="pool",
+                   help="asyncio with PostgreSQL: one statement at a time, or each transaction pipelined")
+    p.add_argument("--drop-connection-at", type=bounded(0, 10**9), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--stall-timeout-s", type=seconds, default=600.0, help=argparse.SUPPRESS)
 
     from chapter.chat import DEFAULT_ADDR, socket_addr
 
@@ -285,6 +301,7 @@ def main(argv=None) -> int:
             "requests": "many_requests",
             "chat-server": "chat_server",
             "pipeline": "pipeline",
+            "db": "db",
         }[args.command]
         summary = __import__(f"chapter.{module}", fromlist=["run"]).run(args)
         return exit_status(summary)

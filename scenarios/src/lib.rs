@@ -17,6 +17,8 @@
 //! - the I/O-bound scenarios: what the local HTTP server sends ([`wire`]) and the client side
 //!   ([`fetch`]);
 //! - the mixed one, I/O and CPU: images downloaded and processed as they arrive ([`pipeline`]);
+//! - the database scenario: N small transactions against PostgreSQL or SQLite, the same
+//!   tables at the end whatever the model ([`db`]);
 //! - the chat servers' protocol and what they share beside it: how they listen and stop, the
 //!   list of clients with a bounded queue each, what they count ([`chat`]);
 //! - the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
@@ -32,6 +34,7 @@ pub mod chat;
 pub mod cli;
 pub mod console;
 pub mod contract;
+pub mod db;
 pub mod digest;
 pub mod fetch;
 pub mod files;

@@ -12,6 +12,7 @@
 //! cargo run --release -p serial -- bigfile data/bigfile.txt   # min/mean/max per station, one reader
 //! cargo run --release -p serial -- downloads --url http://127.0.0.1:8000   # start `decision-table serve` first
 //! cargo run --release -p serial -- requests --url http://127.0.0.1:8000
+//! cargo run --release -p serial -- db --db sqlite:data/db.sqlite   # `decision-table gen db` first
 //! cargo run -p serial -- chat-server     # a chat server that serves one client at a time
 //! cargo run --release -p serial -- pipeline --url http://127.0.0.1:8000   # serve --images DIR first
 //! cargo run -p serial -- --help
@@ -21,6 +22,7 @@ use clap::{Parser, Subcommand};
 use scenarios::bigfile::BigfileArgs;
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use scenarios::db::DbArgs;
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
@@ -30,6 +32,7 @@ use std::process::ExitCode;
 mod bigfile;
 mod cakes;
 mod chat_server;
+mod db;
 mod downloads;
 mod images;
 mod matrix;
@@ -70,6 +73,8 @@ enum Command {
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N one after another and add up a field
     Requests(RequestsArgs),
+    /// N small database transactions, one after another on one connection (PostgreSQL or SQLite)
+    Db(DbArgs),
     /// A line-based chat server that serves one client at a time; the others wait their turn
     ChatServer(ChatServerArgs),
     /// Mixed I/O + CPU: download each image of the server, then process it, then the next
@@ -88,6 +93,7 @@ fn main() -> ExitCode {
         Command::Bigfile(args) => bigfile::run(&args),
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
+        Command::Db(args) => db::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Pipeline(args) => pipeline::run(&args),
     };

@@ -14,12 +14,16 @@
 //! - [`chat`]: the chat servers' shared checks.
 //! - [`bigfile`]: a small `bigfile` input with its reference digest, and every bad file run
 //!   against a binary.
+//! - [`pg`]: a throw-away PostgreSQL per test; [`db`]: the `db` scenario's databases, tables
+//!   and reference digests.
 
 pub mod bigfile;
 pub mod chat;
 pub mod cpu;
+pub mod db;
 pub mod hostile;
 pub mod io;
 pub mod pipeline;
+pub mod pg;
 pub mod procs;
 pub mod run;

@@ -12,6 +12,7 @@
 //! cargo run --release -p threading -- bigfile data/bigfile.txt [--gil]   # a memory map, ranges on threads
 //! cargo run --release -p threading -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --workers 1000
+//! cargo run --release -p threading -- db --db sqlite:data/db.sqlite --workers 8   # `decision-table gen db` first
 //! cargo run -p threading -- chat-server  # a chat server with two threads per client
 //! cargo run -p threading -- spawn        # 10,000 sleeping threads: time and memory per thread
 //! cargo run --release -p threading -- pipeline --url http://127.0.0.1:8000 [--apart]   # serve --images DIR first
@@ -22,6 +23,7 @@ use clap::{Parser, Subcommand};
 use scenarios::bigfile::BigfileArgs;
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
+use scenarios::db::DbArgs;
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
@@ -31,6 +33,7 @@ use std::process::ExitCode;
 mod bigfile;
 mod cakes;
 mod chat_server;
+mod db;
 mod downloads;
 mod images;
 mod matrix;
@@ -114,6 +117,8 @@ enum Command {
     Downloads(DownloadsArgs),
     /// GET /api/items/0..N on K threads (try K = 1000) and add up a field
     Requests(RequestsArgs),
+    /// N small database transactions on K threads, a connection each (PostgreSQL or SQLite)
+    Db(DbArgs),
     /// A line-based chat server: a reading and a writing thread per client, bounded queues
     ChatServer(ChatServerArgs),
     /// Start N sleeping threads and join them: time to start, time to finish, memory per thread
@@ -152,6 +157,7 @@ fn main() -> ExitCode {
         }
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
+        Command::Db(args) => db::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
         Command::Pipeline { args, apart } => pipeline::run(&args, apart.apart),
