@@ -6,6 +6,7 @@
 //! cargo run --release -p decision-table -- gen matrix --n 1024 --seed 42 --out data/matrix
 //! cargo run --release -p decision-table -- gen images --count 32 --seed 42 --out data/images
 //! cargo run --release -p decision-table -- serve --port 8000   # the local HTTP server
+//! cargo run --release -p decision-table -- site --pages 3000 --hosts 4   # the site to crawl
 //! cargo run --release -p decision-table -- chat-load --clients 1000   # load a chat server
 //! cargo run -p decision-table -- --help             # every tool
 //! ```
@@ -39,6 +40,8 @@ enum Command {
     Gen(Gen),
     /// The local HTTP server of the downloads and requests scenarios (latency, bandwidth, faults)
     Serve(decision_table::server::ServeArgs),
+    /// A local web site on several loopback hosts for the crawl scenario (pages, links, robots.txt, 429s)
+    Site(decision_table::site::SiteArgs),
     /// Connect N clients to a chat server, have S of them send, check every message arrived once
     ChatLoad(ChatLoadArgs),
     /// Write DIR/REPORT.md, its charts and verdicts from a scripts/compare.sh results folder
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             println!("wrote {}", path.display());
         }),
         Command::Serve(args) => decision_table::server::run(&args),
+        Command::Site(args) => decision_table::site::run(&args),
         Command::ChatLoad(args) => {
             return scenarios::contract::exit(decision_table::chat_load::run(&args));
         }

@@ -14,6 +14,7 @@
 //!   ([`images`]);
 //! - the I/O-bound scenarios: what the local HTTP server sends ([`wire`]) and the client side
 //!   ([`fetch`]);
+//! - the web crawl: pages parsed, robots.txt obeyed, hosts kept to their limit ([`crawl`]);
 //! - the chat servers' protocol and what they share beside it: how they listen and stop, the
 //!   list of clients with a bounded queue each, what they count ([`chat`]);
 //! - the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
@@ -28,6 +29,7 @@ pub mod chat;
 pub mod cli;
 pub mod console;
 pub mod contract;
+pub mod crawl;
 pub mod digest;
 pub mod fetch;
 pub mod files;
