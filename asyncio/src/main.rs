@@ -11,6 +11,7 @@
 //! cargo run --release -p asyncio -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p asyncio -- chat-server    # a chat server with two tasks per client
+//! cargo run --release -p asyncio -- crawl --url http://127.0.0.2:8100/ [--variant blocking]   # start `decision-table site` first
 //! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
 //! cargo run -p asyncio -- --help
 //! ```
@@ -26,6 +27,7 @@ use std::process::ExitCode;
 
 mod cakes;
 mod chat_server;
+mod crawl;
 mod downloads;
 mod images;
 mod matrix;
@@ -90,6 +92,13 @@ enum Command {
     ChatServer(ChatServerArgs),
     /// Start N sleeping tasks on one thread and join them: time to start and finish, memory per task
     Spawn(SpawnArgs),
+    /// Crawl the local site as tasks, C per host; parse with spawn_blocking or (--variant blocking) on the loop
+    Crawl {
+        #[command(flatten)]
+        args: scenarios::crawl::CrawlArgs,
+        #[command(flatten)]
+        cpu: pool::CpuArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -108,6 +117,7 @@ fn main() -> ExitCode {
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
+        Command::Crawl { args, cpu } => crawl::run(&args, &cpu),
     };
     scenarios::contract::exit(result)
 }

@@ -48,6 +48,9 @@ fn runner_for(name: &str, settings: &[u8]) -> Result<Box<dyn Runner>> {
         ProcessImage::NAME => typed::<ProcessImage>(settings),
         Download::NAME => typed::<Download>(settings),
         FetchItem::NAME => typed::<FetchItem>(settings),
+        scenarios::crawl::blocking::FetchPages::NAME => {
+            typed::<scenarios::crawl::blocking::FetchPages>(settings)
+        }
         other => bail!("this worker knows no job called '{other}'"),
     }
 }

@@ -12,6 +12,7 @@
 //! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --workers 100
 //! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
+//! cargo run --release -p multiprocessing -- crawl --url http://127.0.0.2:8100/ --workers 16   # start `decision-table site` first
 //! cargo run -p multiprocessing -- --help
 //! ```
 
@@ -26,6 +27,7 @@ use std::process::ExitCode;
 mod cakes;
 mod chat_child;
 mod chat_server;
+mod crawl;
 mod child;
 mod child_main;
 mod downloads;
@@ -91,6 +93,13 @@ enum Command {
     },
     /// A line-based chat server: a child process per client, the parent relaying between them
     ChatServer(ChatServerArgs),
+    /// Crawl the local site on K processes, each level sharded by host (polite by construction)
+    Crawl {
+        #[command(flatten)]
+        args: scenarios::crawl::CrawlArgs,
+        #[command(flatten)]
+        pool: engine::PoolArgs,
+    },
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
@@ -119,6 +128,7 @@ fn main() -> ExitCode {
             engine.check().and_then(|()| images::run(&args, &engine))
         }
         Command::ChatServer(args) => chat_server::run(&args),
+        Command::Crawl { args, pool } => crawl::run(&args, &pool),
         Command::ChatChild => {
             return match chat_child::run() {
                 Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@
 //! cargo run --release -p serial -- downloads --url http://127.0.0.1:8000   # start `decision-table serve` first
 //! cargo run --release -p serial -- requests --url http://127.0.0.1:8000
 //! cargo run -p serial -- chat-server     # a chat server that serves one client at a time
+//! cargo run --release -p serial -- crawl --url http://127.0.0.2:8100/   # start `decision-table site` first
 //! cargo run -p serial -- --help
 //! ```
 
@@ -25,6 +26,7 @@ use std::process::ExitCode;
 
 mod cakes;
 mod chat_server;
+mod crawl;
 mod downloads;
 mod images;
 mod matrix;
@@ -64,6 +66,8 @@ enum Command {
     Requests(RequestsArgs),
     /// A line-based chat server that serves one client at a time; the others wait their turn
     ChatServer(ChatServerArgs),
+    /// Crawl the local site breadth-first, one page at a time: fetch, parse, extract, follow
+    Crawl(scenarios::crawl::CrawlArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
+        Command::Crawl(args) => crawl::run(&args),
     };
     scenarios::contract::exit(result)
 }

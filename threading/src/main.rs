@@ -12,6 +12,7 @@
 //! cargo run --release -p threading -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p threading -- chat-server  # a chat server with two threads per client
+//! cargo run --release -p threading -- crawl --url http://127.0.0.2:8100/ --workers 16 [--gil]   # start `decision-table site` first
 //! cargo run -p threading -- spawn        # 10,000 sleeping threads: time and memory per thread
 //! cargo run -p threading -- --help
 //! ```
@@ -26,6 +27,7 @@ use std::process::ExitCode;
 
 mod cakes;
 mod chat_server;
+mod crawl;
 mod downloads;
 mod images;
 mod matrix;
@@ -97,6 +99,13 @@ enum Command {
     ChatServer(ChatServerArgs),
     /// Start N sleeping threads and join them: time to start, time to finish, memory per thread
     Spawn(spawn::ThreadSpawnArgs),
+    /// Crawl the local site on K threads, C per host; --gil makes the parsing take turns
+    Crawl {
+        #[command(flatten)]
+        args: scenarios::crawl::CrawlArgs,
+        #[command(flatten)]
+        gil: GilArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -122,6 +131,10 @@ fn main() -> ExitCode {
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
+        Command::Crawl { args, gil } => {
+            gil.apply();
+            crawl::run(&args)
+        }
     };
     scenarios::contract::exit(result)
 }

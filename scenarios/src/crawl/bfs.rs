@@ -78,6 +78,10 @@ pub struct Crawled {
     /// robots.txt fetched, and the hosts whose robots.txt could not be had.
     pub robots_fetched: u64,
     pub robots_unreachable: Vec<String>,
+    /// The most memory the worker processes of one round held (their peaks summed; 0 without
+    /// processes). A process pool reaps a round's workers before the next round starts theirs,
+    /// so this, not the sum over every round, is what the crawl's processes held at once.
+    pub round_children_peak_kib: u64,
 }
 
 /// The state of a crawl between levels.
@@ -230,7 +234,10 @@ pub fn crawl(
     while !todo.is_empty() {
         let items = shard(todo, sharding);
         let urls: Vec<Vec<String>> = items.clone();
+        let children_before = crate::usage::children_peak_kib();
         let outcomes = level(items)?;
+        let round_children = crate::usage::children_peak_kib().saturating_sub(children_before);
+        f.crawled.round_children_peak_kib = f.crawled.round_children_peak_kib.max(round_children);
         f.crawled.rounds += 1;
         let mut moved = Vec::new();
         for (batch, outcome) in urls.into_iter().zip(outcomes) {

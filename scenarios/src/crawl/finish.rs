@@ -14,7 +14,10 @@
 //! - `parse_s` and `parse_share`: the time spent parsing, and its share of the time spent on
 //!   pages (parsing plus fetching): how CPU-bound the crawl is;
 //! - `politeness_violations`: HTTP 429 answers this crawler got (the site counts the same);
-//! - `max_rss_kib` in the summary, children included, is the peak memory.
+//! - `max_rss_kib` in the summary, children included, is the peak memory. A process pool
+//!   starts fresh workers for each round and reaps them before the next, so the children's part
+//!   is the largest round's, not the sum over every process the crawl ever started (the pool's
+//!   own accounting adds every child's peak, which is exact only when they all live together).
 
 use super::{Crawled, Fetched, Visit};
 use crate::digest::Digest;
@@ -178,6 +181,11 @@ pub fn finish(mut run: Run, crawled: Crawled, threads: Threads) -> Summary {
     let digest = digest(v);
     let mut summary = run.finish(digest, failed.len());
     summary.items = v.len();
+    let all_children = crate::usage::children_peak_kib();
+    if all_children > 0 {
+        summary.max_rss_kib = summary.max_rss_kib.saturating_sub(all_children) + crawled.round_children_peak_kib;
+        summary.extra.insert("children_peak_kib".into(), crawled.round_children_peak_kib.into());
+    }
     summary
 }
 
