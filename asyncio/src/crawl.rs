@@ -38,7 +38,8 @@ pub fn run(args: &CrawlArgs, cpu: &CpuArgs) -> Result<Summary> {
     )?;
     let (ticks, late_ms) = pool.block_on(async { ticker.stop() })?;
     say!("ticker: {ticks} ticks, at worst {late_ms:.1} ms late");
-    run.extra("ticks", ticks).extra("ticker_max_late_ms", late_ms);
+    run.extra("ticks", ticks)
+        .extra("ticker_max_late_ms", late_ms);
     let threads = threads.stop();
     Ok(crawl::finish(run, crawled, threads))
 }

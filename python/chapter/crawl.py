@@ -175,8 +175,8 @@ def shard(urls, per_host=None):
 
 
 class Rules:
-    def __init__(self, kind, parser=None):
-        self.kind, self.parser = kind, parser
+    def __init__(self, kind, parser=None, why=""):
+        self.kind, self.parser, self.why = kind, parser, why
 
     def allows(self, url) -> bool:
         if self.kind == "parsed":
@@ -223,7 +223,7 @@ def crawl(args, robots, level, per_host_shards=None) -> Crawled:
                 else:
                     say(f"{host}/robots.txt could not be had ({what}): nothing on that host is fetched")
                     c.robots_unreachable.append(host)
-                    rules[host] = Rules("deny")
+                    rules[host] = Rules("deny", why=what)
             seen.add(url)
             if rules[host].allows(url):
                 out.append(url)
@@ -232,6 +232,12 @@ def crawl(args, robots, level, per_host_shards=None) -> Crawled:
         return out
 
     todo = admit([args.url])
+    if not todo and rules[crawl_parse.origin(args.url)].kind == "deny":
+        host = crawl_parse.origin(args.url)
+        raise ChapterError(
+            f"cannot crawl {args.url}: {host}/robots.txt could not be had ({rules[host].why}); "
+            f"is `decision-table site` running there?"
+        )
     if not todo:
         raise ChapterError(f"{args.url}: robots.txt does not allow crawling the start page")
     depth, nxt = 0, []

@@ -79,6 +79,8 @@ const GRACE: Duration = Duration::from_secs(5);
 const FLUSH_GRACE: Duration = Duration::from_millis(30);
 /// The largest piece of a body written at once.
 const CHUNK: usize = 64 * 1024;
+/// How often a stalled response of `decision-table site` looks whether its client is gone.
+const STALL_PROBE: Duration = Duration::from_millis(20);
 
 fn file_count(s: &str) -> Result<usize, String> {
     bounded(s, 1, MAX_FILES as u64).map(|v| v as usize)
@@ -461,7 +463,22 @@ async fn write_body(
                 }
                 _ => {
                     let until = Instant::now() + Duration::from_millis(state.args.stall_ms);
-                    if !state.sleep_until(until).await {
+                    if token.is_some() {
+                        // A site's request counts while its client waits: look every 20 ms
+                        // whether the client has hung up (timed out), and let go if it has. An
+                        // empty piece writes nothing; it only fails once the body is dropped.
+                        while Instant::now() < until {
+                            let next = (Instant::now() + STALL_PROBE).min(until);
+                            if !state.sleep_until(next).await {
+                                return;
+                            }
+                            if token.is_some()
+                                && tx.try_send(hyper::body::Frame::data(Bytes::new())).is_err()
+                            {
+                                drop(token.take());
+                            }
+                        }
+                    } else if !state.sleep_until(until).await {
                         return;
                     }
                 }

@@ -48,7 +48,8 @@ pub enum Sharding {
 enum Rules {
     Parsed(Box<texting_robots::Robot>),
     AllowAll,
-    DisallowAll,
+    /// robots.txt could not be had, and why.
+    DisallowAll(String),
 }
 
 impl Rules {
@@ -56,7 +57,7 @@ impl Rules {
         match self {
             Rules::Parsed(robot) => robot.allowed(url),
             Rules::AllowAll => true,
-            Rules::DisallowAll => false,
+            Rules::DisallowAll(_) => false,
         }
     }
 }
@@ -146,7 +147,7 @@ impl Frontier<'_> {
             RobotsTxt::Unreachable(why) => {
                 say!("{host}/robots.txt could not be had ({why}): nothing on that host is fetched");
                 self.crawled.robots_unreachable.push(host.to_string());
-                Rules::DisallowAll
+                Rules::DisallowAll(why)
             }
         })
     }
@@ -222,6 +223,16 @@ pub fn crawl(
         crawled: Crawled::default(),
     };
     let mut todo = f.admit(vec![args.url.clone()], &mut robots)?;
+    if todo.is_empty()
+        && let Some(Rules::DisallowAll(why)) = f.rules.get(&origin(&args.url))
+    {
+        bail!(
+            "cannot crawl {}: {}/robots.txt could not be had ({why}); is `decision-table site` \
+             running there?",
+            args.url,
+            origin(&args.url)
+        );
+    }
     if todo.is_empty() {
         bail!(
             "{}: robots.txt does not allow crawling the start page",

@@ -183,8 +183,12 @@ pub fn finish(mut run: Run, crawled: Crawled, threads: Threads) -> Summary {
     summary.items = v.len();
     let all_children = crate::usage::children_peak_kib();
     if all_children > 0 {
-        summary.max_rss_kib = summary.max_rss_kib.saturating_sub(all_children) + crawled.round_children_peak_kib;
-        summary.extra.insert("children_peak_kib".into(), crawled.round_children_peak_kib.into());
+        summary.max_rss_kib =
+            summary.max_rss_kib.saturating_sub(all_children) + crawled.round_children_peak_kib;
+        summary.extra.insert(
+            "children_peak_kib".into(),
+            crawled.round_children_peak_kib.into(),
+        );
     }
     summary
 }
