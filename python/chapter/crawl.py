@@ -392,12 +392,13 @@ def run(args) -> dict:
         pids.extend(p for p in mapped.pids if p not in pids)
         return _batch_results(items, mapped)
 
-    crawled = crawl(
-        args,
-        functools.partial(crawl_blocking.robots, cfg),
-        level,
-        args.per_host if args.model == "multiprocessing" else None,
-    )
+    with _CtrlC():
+        crawled = crawl(
+            args,
+            functools.partial(crawl_blocking.robots, cfg),
+            level,
+            args.per_host if args.model == "multiprocessing" else None,
+        )
     if args.model == "multiprocessing":
         run_.extra("parent_pid", os.getpid()).extra("pids", pids)
     return finish(run_, crawled, args.parser)
@@ -429,6 +430,44 @@ def _run_async(args, cfg) -> dict:
 
 async def _start_ticker():
     return pool.Ticker()
+
+
+class _CtrlC:
+    """Ctrl-C that is not lost. CPython raises KeyboardInterrupt wherever the main thread is
+    when the signal's handler runs; if that is inside an at-fork callback (``logging`` registers
+    one, and a process pool forks its workers at the start of every level of a crawl) the
+    exception is printed as "ignored" and the run goes on. So the handler notes the time, and a
+    watcher thread interrupts the main thread again (``_thread.interrupt_main``) for as long as
+    the run is still going 0.2 s later. Without a fork in the way, the first KeyboardInterrupt
+    ends the run as it always does (the cli kills and reaps the workers, exit 130)."""
+
+    def __enter__(self):
+        import signal
+
+        self._since = None
+        self._done = threading.Event()
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        threading.Thread(target=self._watch, name="ctrl-c-watch", daemon=True).start()
+        return self
+
+    def _on_sigint(self, signum, frame):
+        self._since = self._since or time.monotonic()
+        raise KeyboardInterrupt
+
+    def _watch(self):
+        import _thread
+
+        while not self._done.wait(0.05):
+            if self._since is not None and time.monotonic() - self._since > 0.2:
+                self._since = time.monotonic()
+                _thread.interrupt_main()
+
+    def __exit__(self, *exc):
+        import signal
+
+        self._done.set()
+        signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 _limits = {}

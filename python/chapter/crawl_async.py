@@ -72,25 +72,25 @@ class Crawler:
 
     async def attempts(self, url, cap):
         tries = crawl.Tries(self.cfg.http)
-        slot = self._slot(crawl_parse.origin(url))
-        while True:
-            tries.attempts += 1
-            async with slot:
+        # The host's permit is held through the retries, backoff included (see crawl_blocking).
+        async with self._slot(crawl_parse.origin(url)):
+            while True:
+                tries.attempts += 1
                 t0 = time.perf_counter()
                 try:
                     answer, failure = await self._attempt(url, cap), None
                 except Failure as f:
                     answer, failure = None, f
                 ms = crawl.now_ms(t0)
-            if answer is not None and answer[0] == "throttled":
-                tries.throttled += 1
-                failure = Failure("HTTP 429 Too Many Requests", retry=True)
-            elif answer is not None:
-                return tries, answer, ms
-            wait = tries.after(failure)
-            if wait is None:
-                return tries, failure, ms
-            await asyncio.sleep(wait)  # the other tasks run meanwhile
+                if answer is not None and answer[0] == "throttled":
+                    tries.throttled += 1
+                    failure = Failure("HTTP 429 Too Many Requests", retry=True)
+                elif answer is not None:
+                    return tries, answer, ms
+                wait = tries.after(failure)
+                if wait is None:
+                    return tries, failure, ms
+                await asyncio.sleep(wait)  # the other tasks run meanwhile
 
     async def visit(self, url) -> crawl.Fetched:
         tries, answer, ms = await self.attempts(url, crawl.MAX_PAGE)

@@ -74,26 +74,27 @@ def attempts(cfg, url, cap):
     """Try ``url`` until it answers, fails for good, or runs out of retries: (tries, answer or
     Failure, milliseconds of the last attempt)."""
     tries = crawl.Tries(cfg.http)
-    slot = crawl.host_slot(crawl.crawl_parse.origin(url), cfg.per_host)
-    while True:
-        tries.attempts += 1
-        with slot:
+    # The host's slot is held through the retries, backoff included: a request that timed out
+    # may still be running on the server for a moment, and a polite client does not hand that
+    # moment to another request to the same host.
+    with crawl.host_slot(crawl.crawl_parse.origin(url), cfg.per_host):
+        while True:
+            tries.attempts += 1
             t0 = time.perf_counter()
             try:
-                answer = _attempt(cfg, url, cap)
-                failure = None
+                answer, failure = _attempt(cfg, url, cap), None
             except Failure as f:
                 answer, failure = None, f
             ms = crawl.now_ms(t0)
-        if answer is not None and answer[0] == "throttled":
-            tries.throttled += 1
-            failure = Failure("HTTP 429 Too Many Requests", retry=True)
-        elif answer is not None:
-            return tries, answer, ms
-        wait = tries.after(failure)
-        if wait is None:
-            return tries, failure, ms
-        time.sleep(wait)
+            if answer is not None and answer[0] == "throttled":
+                tries.throttled += 1
+                failure = Failure("HTTP 429 Too Many Requests", retry=True)
+            elif answer is not None:
+                return tries, answer, ms
+            wait = tries.after(failure)
+            if wait is None:
+                return tries, failure, ms
+            time.sleep(wait)
 
 
 def visit(cfg, url) -> crawl.Fetched:

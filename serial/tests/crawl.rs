@@ -71,7 +71,7 @@ fn faults_are_retried_and_change_nothing() {
             "--retries",
             "8",
             "--backoff-ms",
-            "5",
+            "20",
         ],
     );
     assert!(ran.output.status.success(), "{}", ran.output.stderr);

@@ -93,3 +93,34 @@ fn an_impolite_crawl_is_counted_on_both_sides_and_still_completes() {
     );
     assert_eq!(s.digest, bench.reference(1).digest, "429s are retried");
 }
+
+#[test]
+fn faults_are_retried_without_going_over_any_host_limit() {
+    // Stalls the crawler gives up on, bodies cut short, HTTP 500s: every URL keeps its host's
+    // slot through its retries, so even 8 threads on 2 slots a host never meet a 429.
+    let bench = SiteBench::start(SiteArgs {
+        fault_rate: 0.3,
+        stall_ms: 1500,
+        ..small(90, 3, 2)
+    });
+    let flags = [
+        "--depth",
+        "2",
+        "--workers",
+        "8",
+        "--per-host",
+        "2",
+        "--timeout-ms",
+        "300",
+    ];
+    let ran = bench.crawl(
+        EXE,
+        &[&flags[..], &["--retries", "8", "--backoff-ms", "20"]].concat(),
+    );
+    assert!(ran.output.status.success(), "{}", ran.output.stderr);
+    let s = ran.summary();
+    assert_eq!(s.digest, bench.reference(2).digest);
+    assert!(s.extra["retries"].as_u64().unwrap() > 0);
+    assert_eq!(s.extra["politeness_violations"], 0);
+    assert_eq!(bench.politeness_violations(), 0);
+}

@@ -80,7 +80,7 @@ const FLUSH_GRACE: Duration = Duration::from_millis(30);
 /// The largest piece of a body written at once.
 const CHUNK: usize = 64 * 1024;
 /// How often a stalled response of `decision-table site` looks whether its client is gone.
-const STALL_PROBE: Duration = Duration::from_millis(20);
+const STALL_PROBE: Duration = Duration::from_millis(2);
 
 fn file_count(s: &str) -> Result<usize, String> {
     bounded(s, 1, MAX_FILES as u64).map(|v| v as usize)
@@ -464,7 +464,7 @@ async fn write_body(
                 _ => {
                     let until = Instant::now() + Duration::from_millis(state.args.stall_ms);
                     if token.is_some() {
-                        // A site's request counts while its client waits: look every 20 ms
+                        // A site's request counts while its client waits: look every 2 ms
                         // whether the client has hung up (timed out), and let go if it has. An
                         // empty piece writes nothing; it only fails once the body is dropped.
                         while Instant::now() < until {

@@ -52,8 +52,8 @@ use scenarios::say;
 use serde::Serialize;
 use std::convert::Infallible;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -235,6 +235,10 @@ struct Host {
     per_host: u64,
     /// Every host's origin, `http://127.0.0.2:PORT`: pages link across hosts.
     bases: Arc<Vec<String>>,
+    /// Every page, rendered the first time it is asked for and kept (3,000 pages of 35 KB are
+    /// about 100 MiB): the site shares the machine with the crawlers being measured, and should
+    /// spend its CPU on serving, not on making the same page again for every run.
+    rendered: Arc<Vec<OnceLock<Bytes>>>,
     stats: Arc<HostStats>,
     /// The server state of `serve`: latency, bandwidth, faults, the attempts per path.
     server: Arc<State>,
@@ -323,12 +327,14 @@ impl Host {
         }
         if !query && let Some(i) = self.layout.page_at(self.index, &path) {
             stats.pages.fetch_add(1, Ordering::Relaxed);
-            let html = pages::render(&self.layout, i, &self.bases);
+            let html = self.rendered[i]
+                .get_or_init(|| Bytes::from(pages::render(&self.layout, i, &self.bases)))
+                .clone();
             let token: Token = Box::new(token);
             let res = server::deliver(
                 Arc::clone(&self.server),
                 &path,
-                Content::Fixed(Bytes::from(html)),
+                Content::Fixed(html),
                 "text/html; charset=utf-8",
                 Some(token),
             )
@@ -449,6 +455,8 @@ fn hosts(
             .map(|h| format!("http://{}:{port}", host_ip(h)))
             .collect(),
     );
+    let rendered: Arc<Vec<OnceLock<Bytes>>> =
+        Arc::new((0..args.pages).map(|_| OnceLock::new()).collect());
     let mut all_stats = Vec::new();
     let mut loops = Vec::new();
     for (h, listener) in listeners.into_iter().enumerate() {
@@ -464,6 +472,7 @@ fn hosts(
             layout: args.layout(),
             per_host: args.per_host as u64,
             bases: Arc::clone(&bases),
+            rendered: Arc::clone(&rendered),
             stats,
             server: state,
         });

@@ -6,6 +6,9 @@
 //!   gives it back when the body has been read, so however many threads there are, no host has
 //!   more than C requests from this process in flight. A wait is bounded by the request it waits
 //!   for: every holder gives its slot back within one attempt's timeout.
+//! - A URL keeps its slot through its retries, backoff included: a request that timed out may
+//!   still be running on the server for a moment (it cannot know at once that we hung up), and
+//!   a polite client does not hand that moment to another request to the same host.
 //! - Parsing runs after the slot is given back, on the same thread: the host can serve someone
 //!   else while this thread parses.
 //! - Redirects are not followed by the client (`Policy::none`): a redirect is a result of the
@@ -111,10 +114,9 @@ impl Crawler {
         })
     }
 
-    /// One attempt at `url`, within its host's limit, reading at most `cap` bytes of body.
+    /// One attempt at `url`, reading at most `cap` bytes of body.
     fn attempt(&self, url: &str, cap: u64) -> (Result<Answer, Failure>, f64) {
         let timeout_ms = self.args.timeout_ms;
-        let _slot = self.limiter.acquire(&page::origin(url));
         let t = Instant::now();
         let answer = (|| {
             let mut response = self
@@ -147,8 +149,10 @@ impl Crawler {
         (answer, ms_since(t))
     }
 
-    /// Try `url` until it answers, fails for good, or runs out of retries.
+    /// Try `url` until it answers, fails for good, or runs out of retries, holding a slot of
+    /// its host throughout.
     fn attempts(&self, url: &str, cap: u64) -> (Tries, Result<Answer, Failure>, f64) {
+        let _slot = self.limiter.acquire(&page::origin(url));
         let mut tries = Tries::new(&self.args);
         loop {
             tries.attempts += 1;

@@ -94,12 +94,9 @@ impl Crawler {
         })
     }
 
-    /// One attempt at `url`, within its host's limit, reading at most `cap` bytes of body.
+    /// One attempt at `url`, reading at most `cap` bytes of body.
     async fn attempt(&self, url: &str, cap: u64) -> (Result<Answer, Failure>, f64) {
         let timeout_ms = self.args.timeout_ms;
-        let host = self.limiter.semaphore(&page::origin(url));
-        // The semaphore is never closed, so acquiring can only wait.
-        let _slot = host.acquire().await.expect("the semaphore is never closed");
         let t = Instant::now();
         let answer = async {
             let mut response = self
@@ -137,6 +134,10 @@ impl Crawler {
     /// Try `url` until it answers, fails for good, or runs out of retries (an async sleep
     /// between attempts: the other tasks run meanwhile).
     async fn attempts(&self, url: &str, cap: u64) -> (Tries, Result<Answer, Failure>, f64) {
+        // A permit of the host's semaphore throughout, backoff included (see `blocking.rs`).
+        // The semaphore is never closed, so acquiring can only wait.
+        let host = self.limiter.semaphore(&page::origin(url));
+        let _slot = host.acquire().await.expect("the semaphore is never closed");
         let mut tries = Tries::new(&self.args);
         loop {
             tries.attempts += 1;
