@@ -109,7 +109,7 @@ pub const ROWS: [Row; 10] = [
         job: "Web scraping",
         chapter_choice: &[Model::Asyncio, Model::Threading],
         why: "waiting on the network; depends on the library",
-        scenario: Some("requests"),
+        scenario: Some("crawl"),
     },
     Row {
         job: "Machine-learning training",

@@ -444,11 +444,15 @@ impl Drop for Site {
     }
 }
 
+/// Every host's origin, counters and serving loop.
+struct Hosts {
+    bases: Vec<String>,
+    stats: Vec<Arc<HostStats>>,
+    loops: Vec<HostLoop>,
+}
+
 /// Every host's serving loop, each stopping when `stop` turns true.
-fn hosts(
-    args: &SiteArgs,
-    listeners: Vec<TcpListener>,
-) -> Result<(Vec<String>, Vec<Arc<HostStats>>, Vec<HostLoop>)> {
+fn hosts(args: &SiteArgs, listeners: Vec<TcpListener>) -> Result<Hosts> {
     let port = listeners[0].local_addr()?.port();
     let bases: Arc<Vec<String>> = Arc::new(
         (0..args.hosts)
@@ -482,7 +486,11 @@ fn hosts(
             close,
         });
     }
-    Ok((bases.to_vec(), all_stats, loops))
+    Ok(Hosts {
+        bases: bases.to_vec(),
+        stats: all_stats,
+        loops,
+    })
 }
 
 struct HostLoop {
@@ -521,7 +529,11 @@ async fn serve_all(loops: Vec<HostLoop>, stop: impl std::future::Future<Output =
 pub fn start(args: &SiteArgs) -> Result<Site> {
     let rt = server::runtime()?;
     let listeners = rt.block_on(async { bind_all(args) })?;
-    let (bases, stats, loops) = hosts(args, listeners)?;
+    let Hosts {
+        bases,
+        stats,
+        loops,
+    } = hosts(args, listeners)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("site-main".into())
@@ -551,7 +563,11 @@ pub fn run(args: &SiteArgs) -> Result<()> {
     server::runtime()?.block_on(async move {
         let stop = server::signals().await?;
         let listeners = bind_all(args)?;
-        let (bases, stats, loops) = hosts(args, listeners)?;
+        let Hosts {
+            bases,
+            stats,
+            loops,
+        } = hosts(args, listeners)?;
         say!("listening on {}/", bases[0]);
         say!("hosts: {}", bases.join(" "));
         say!(

@@ -364,7 +364,7 @@ pub fn price_text(cents: u64) -> String {
     let whole = (cents / 100).to_string();
     let mut grouped = String::new();
     for (k, ch) in whole.chars().enumerate() {
-        if k > 0 && (whole.len() - k) % 3 == 0 {
+        if k > 0 && (whole.len() - k).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(ch);
@@ -427,10 +427,7 @@ pub fn render(layout: &Layout, index: usize, bases: &[String]) -> String {
     let n = hrefs.len();
     let nav = 3.min(n);
     let per_product = page.products.len().min(n - nav);
-    let _ = write!(
-        h,
-        "<header class=\"site-header\"><div class=\"wrap\"><nav class=\"top\"><ul>\n"
-    );
+    h.push_str("<header class=\"site-header\"><div class=\"wrap\"><nav class=\"top\"><ul>\n");
     for k in 0..nav {
         let _ = writeln!(
             h,

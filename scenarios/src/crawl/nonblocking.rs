@@ -35,6 +35,17 @@ pub enum ParseOn {
     Loop,
 }
 
+impl ParseOn {
+    /// On the loop if `on_loop`, else on the blocking threads.
+    pub fn of(on_loop: bool) -> ParseOn {
+        if on_loop {
+            ParseOn::Loop
+        } else {
+            ParseOn::Pool
+        }
+    }
+}
+
 /// At most C requests in flight per host: a semaphore each, made when the host is first seen.
 #[derive(Debug)]
 struct HostLimiter {
