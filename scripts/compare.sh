@@ -21,7 +21,7 @@ BIN="$ROOT/target/release"
 HYPERFINE_CRATE_VERSION=1.20.0 # 1.21 and later need a newer rustc than the machine's 1.95
 
 # The scenarios, in report order. Each has a function scenario_<name> below.
-ALL_SCENARIOS=(cakes workers queue matrix images bigfile downloads requests db chat chat-capacity spawn pipeline)
+ALL_SCENARIOS=(cakes workers queue matrix images bigfile downloads requests crawl db chat chat-capacity spawn pipeline)
 
 usage() {
     cat <<EOF
@@ -316,6 +316,43 @@ scenario_requests() {
     if [ $PYTHON = 1 ]; then
         add python-threading-k1000 "$PY -m chapter requests --url $URL --count $count --workers 1000 --model threading"
         add python-asyncio-k1000 "$PY -m chapter requests --url $URL --count $count --workers 1000 --model asyncio"
+    fi
+}
+
+# start_site KNOBS...: a `decision-table site` on a free port of 127.0.0.2, 127.0.0.3, ...,
+# stopped by the trap; sets URL to its start page.
+start_site() {
+    local log="$OUT/work/site-$RANDOM.log" hostport
+    "$BIN/decision-table" site --port 0 "$@" >"$log" 2>&1 &
+    PIDS+=($!)
+    wait_for_line "$log" '^listening on ' "decision-table site $*"
+    URL=$(awk 'NR == 1 { print $3 }' "$log")
+    hostport=${URL#http://}
+    wait_for_port "${hostport%/}"
+}
+
+scenario_crawl() {
+    # A 2,000-page site on 4 hosts, at most 4 requests at once per host, 5 ms to first byte,
+    # crawled to depth 3 (about 2,400 URLs, 1,750 pages); --quick: 400 pages, depth 2. Every
+    # model and variant of both languages crawls the same site with the same flags (K = 16,
+    # C = 4); the Python parsers beyond html.parser run on threads.
+    local pages=2000 depth=3
+    [ $QUICK = 1 ] && pages=400 depth=2
+    start_site --pages $pages --hosts 4 --per-host 4 --latency-ms 5
+    RUNS=3 WARMUP=1
+    [ $QUICK = 1 ] && RUNS=2 WARMUP=0
+    local args="crawl --url $URL --depth $depth --per-host 4 --workers 16"
+    add serial "$BIN/serial $args"
+    add threading "$BIN/threading $args"
+    add threading-gil "$BIN/threading $args --gil"
+    add multiprocessing "$BIN/multiprocessing $args"
+    add asyncio "$BIN/asyncio $args"
+    add asyncio-blocking "$BIN/asyncio $args --variant blocking"
+    add_python_models "$args"
+    if [ $PYTHON = 1 ]; then
+        add python-asyncio-blocking "$PY -m chapter $args --model asyncio --variant blocking"
+        add python-threading-bs4 "$PY -m chapter $args --model threading --parser bs4"
+        add python-threading-bs4-lxml "$PY -m chapter $args --model threading --parser bs4-lxml"
     fi
 }
 

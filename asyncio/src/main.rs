@@ -13,6 +13,7 @@
 //! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run --release -p asyncio -- db --db postgresql://postgres@127.0.0.1:PORT/postgres --workers 32 [--variant pipelined]
 //! cargo run -p asyncio -- chat-server    # a chat server with two tasks per client
+//! cargo run --release -p asyncio -- crawl --url http://127.0.0.2:8100/ [--variant blocking]   # start `decision-table site` first
 //! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
 //! cargo run --release -p asyncio -- pipeline --url http://127.0.0.1:8000 [--variant blocking]   # serve --images DIR first
 //! cargo run -p asyncio -- --help
@@ -34,6 +35,7 @@ mod bigfile;
 mod cakes;
 mod chat_server;
 mod db;
+mod crawl;
 mod downloads;
 mod images;
 mod matrix;
@@ -120,6 +122,13 @@ enum Command {
         #[command(flatten)]
         cpu: pool::CpuArgs,
     },
+    /// Crawl the local site as tasks, C per host; parse with spawn_blocking or (--variant blocking) on the loop
+    Crawl {
+        #[command(flatten)]
+        args: scenarios::crawl::CrawlArgs,
+        #[command(flatten)]
+        cpu: pool::CpuArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -141,6 +150,7 @@ fn main() -> ExitCode {
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
         Command::Pipeline { args, cpu } => pipeline::run(&args, &cpu),
+        Command::Crawl { args, cpu } => crawl::run(&args, &cpu),
     };
     scenarios::contract::exit(result)
 }

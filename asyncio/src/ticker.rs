@@ -71,6 +71,18 @@ impl Ticker {
     }
 }
 
+impl Ticker {
+    /// [`Ticker::stop`], said (`ticker: N ticks, at worst X ms late`) and noted in `run`'s
+    /// summary as `ticks` and `ticker_max_late_ms`: for runs that drive the loop themselves
+    /// (the crawl, whose levels are each a map of async tasks).
+    pub fn stop_into(self, run: &mut scenarios::Run) {
+        let (ticks, late_ms) = self.stop();
+        scenarios::say!("ticker: {ticks} ticks, at worst {late_ms:.1} ms late");
+        run.extra("ticks", ticks)
+            .extra("ticker_max_late_ms", late_ms);
+    }
+}
+
 fn micros(d: Duration) -> u64 {
     d.as_micros() as u64
 }

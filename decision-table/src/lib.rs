@@ -4,6 +4,8 @@
 //!   scenarios, in `scenarios::matrix` and `scenarios::images`);
 //! - `decision-table serve`: the local HTTP server the I/O-bound scenarios fetch from
 //!   ([`server`]);
+//! - `decision-table site`: the local multi-host web site the `crawl` scenario crawls
+//!   ([`site`]);
 //! - `decision-table chat-load`: the load client that connects N chat clients and checks that
 //!   every message arrived exactly once ([`chat_load`]);
 //! - `decision-table delay-proxy`: a loopback TCP proxy that adds a fixed delay each way, for
@@ -19,4 +21,5 @@ pub mod chat_load;
 pub mod delay_proxy;
 pub mod report;
 pub mod server;
+pub mod site;
 pub mod table;

@@ -10,6 +10,7 @@
 //! cargo run --release -p decision-table -- serve --port 8000   # the local HTTP server
 //! cargo run --release -p decision-table -- gen db --db sqlite:data/db.sqlite --accounts 1000
 //! cargo run --release -p decision-table -- delay-proxy --to 127.0.0.1:5433 --delay-us 1000
+//! cargo run --release -p decision-table -- site --pages 3000 --hosts 4   # the site to crawl
 //! cargo run --release -p decision-table -- chat-load --clients 1000   # load a chat server
 //! cargo run -p decision-table -- --help             # every tool
 //! ```
@@ -45,6 +46,8 @@ enum Command {
     Serve(decision_table::server::ServeArgs),
     /// A TCP proxy on loopback adding a fixed delay each way (the db scenario's latency, where netem is missing)
     DelayProxy(decision_table::delay_proxy::DelayProxyArgs),
+    /// A local web site on several loopback hosts for the crawl scenario (pages, links, robots.txt, 429s)
+    Site(decision_table::site::SiteArgs),
     /// Connect N clients to a chat server, have S of them send, check every message arrived once
     ChatLoad(ChatLoadArgs),
     /// Drop one file's pages from the page cache (posix_fadvise DONTNEED; no root needed)
@@ -132,6 +135,7 @@ fn main() -> ExitCode {
             );
         }),
         Command::DelayProxy(args) => decision_table::delay_proxy::run(&args),
+        Command::Site(args) => decision_table::site::run(&args),
         Command::ChatLoad(args) => {
             return scenarios::contract::exit(decision_table::chat_load::run(&args));
         }

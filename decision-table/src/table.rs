@@ -111,7 +111,7 @@ pub const ROWS: [Row; 11] = [
         job: "Web scraping",
         chapter_choice: &[Model::Asyncio, Model::Threading],
         why: "waiting on the network; depends on the library",
-        scenario: Some("requests"),
+        scenario: Some("crawl"),
     },
     Row {
         job: "Machine-learning training",

@@ -54,6 +54,9 @@ fn runner_for(name: &str, settings: &[u8]) -> Result<Box<dyn Runner>> {
         ProcessArrived::NAME => typed::<ProcessArrived>(settings),
         Aggregate::NAME => typed::<Aggregate>(settings),
         Transact::NAME => typed::<Transact>(settings),
+        scenarios::crawl::blocking::FetchPages::NAME => {
+            typed::<scenarios::crawl::blocking::FetchPages>(settings)
+        }
         other => bail!("this worker knows no job called '{other}'"),
     }
 }

@@ -15,6 +15,7 @@
 //! cargo run --release -p multiprocessing -- db --db sqlite:data/db.sqlite --workers 8   # `decision-table gen db` first
 //! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
 //! cargo run --release -p multiprocessing -- pipeline --url http://127.0.0.1:8000   # serve --images DIR first
+//! cargo run --release -p multiprocessing -- crawl --url http://127.0.0.2:8100/ --workers 16   # start `decision-table site` first
 //! cargo run -p multiprocessing -- --help
 //! ```
 
@@ -36,6 +37,7 @@ mod chat_server;
 mod child;
 mod child_main;
 mod db;
+mod crawl;
 mod downloads;
 mod engine;
 mod images;
@@ -121,6 +123,13 @@ enum Command {
         #[command(flatten)]
         pool: engine::PoolArgs,
     },
+    /// Crawl the local site on K processes, each level sharded by host (polite by construction)
+    Crawl {
+        #[command(flatten)]
+        args: scenarios::crawl::CrawlArgs,
+        #[command(flatten)]
+        pool: engine::PoolArgs,
+    },
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
@@ -152,6 +161,7 @@ fn main() -> ExitCode {
         Command::Db { args, pool } => db::run(&args, &pool),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Pipeline { args, pool } => pipeline::run(&args, &pool),
+        Command::Crawl { args, pool } => crawl::run(&args, &pool),
         Command::ChatChild => {
             return match chat_child::run() {
                 Ok(()) => ExitCode::SUCCESS,

@@ -239,6 +239,35 @@ def build_parser():
     p.add_argument("--drop-connection-at", type=bounded(0, 10**9), default=None, help=argparse.SUPPRESS)
     p.add_argument("--stall-timeout-s", type=seconds, default=600.0, help=argparse.SUPPRESS)
 
+    from chapter.crawl import DEFAULT_START, start_url
+    from chapter.crawl_parse import PARSERS
+
+    p = sub.add_parser("crawl", help="crawl the local site breadth-first: robots.txt, C per host, parse, extract")
+    _common(p)
+    p.add_argument("--url", type=_wrap(start_url), default=DEFAULT_START,
+                   help="the start page (start a site with `decision-table site`)")
+    p.add_argument("--depth", type=bounded(0, 50), default=3,
+                   help="follow links this many hops from the start page (the shortest link distance)")
+    p.add_argument("--per-host", type=bounded(1, 10_000), default=4,
+                   help="at most this many requests in flight to any one host")
+    p.add_argument("--workers", type=workers, default=16,
+                   help="how many requests are in flight at once over all hosts (serial runs one)")
+    p.add_argument("--max-pages", type=bounded(1, 10_000_000), default=100_000,
+                   help="stop adding URLs once this many are known")
+    from chapter.fetch import MAX_RETRIES
+
+    p.add_argument("--retries", type=bounded(0, MAX_RETRIES), default=3,
+                   help="how many times a failed request is tried again, with exponential backoff (0 to 10)")
+    p.add_argument("--timeout-ms", type=timeout_ms, default=10_000,
+                   help="give up on one attempt after this many milliseconds, from connecting to the last byte")
+    p.add_argument("--backoff-ms", type=millis, default=50,
+                   help="wait before the first retry; each further retry waits twice as long (2 s at most)")
+    p.add_argument("--parser", choices=PARSERS, default="html.parser",
+                   help="html.parser (the standard library), bs4 (BeautifulSoup on html.parser) or bs4-lxml")
+    p.add_argument("--variant", choices=("run_in_executor", "blocking"), default=None,
+                   help="asyncio: parse on a thread (run_in_executor, the default) or on the event loop (blocking)")
+    p.add_argument("--stall-timeout-s", type=seconds, default=600.0, help=argparse.SUPPRESS)
+
     from chapter.chat import DEFAULT_ADDR, socket_addr
 
     p = sub.add_parser("chat-server", help="a line-based chat server (the workspace's protocol)")
@@ -300,8 +329,9 @@ def main(argv=None) -> int:
             "downloads": "downloads",
             "requests": "many_requests",
             "chat-server": "chat_server",
-            "pipeline": "pipeline",
+            "crawl": "crawl",
             "db": "db",
+            "pipeline": "pipeline",
         }[args.command]
         summary = __import__(f"chapter.{module}", fromlist=["run"]).run(args)
         return exit_status(summary)

@@ -19,6 +19,7 @@
 //! - the mixed one, I/O and CPU: images downloaded and processed as they arrive ([`pipeline`]);
 //! - the database scenario: N small transactions against PostgreSQL or SQLite, the same
 //!   tables at the end whatever the model ([`db`]);
+//! - the web crawl: pages parsed, robots.txt obeyed, hosts kept to their limit ([`crawl`]);
 //! - the chat servers' protocol and what they share beside it: how they listen and stop, the
 //!   list of clients with a bounded queue each, what they count ([`chat`]);
 //! - the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
@@ -35,6 +36,7 @@ pub mod cli;
 pub mod console;
 pub mod contract;
 pub mod db;
+pub mod crawl;
 pub mod digest;
 pub mod fetch;
 pub mod files;

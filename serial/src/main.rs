@@ -15,6 +15,7 @@
 //! cargo run --release -p serial -- db --db sqlite:data/db.sqlite   # `decision-table gen db` first
 //! cargo run -p serial -- chat-server     # a chat server that serves one client at a time
 //! cargo run --release -p serial -- pipeline --url http://127.0.0.1:8000   # serve --images DIR first
+//! cargo run --release -p serial -- crawl --url http://127.0.0.2:8100/   # start `decision-table site` first
 //! cargo run -p serial -- --help
 //! ```
 
@@ -33,6 +34,7 @@ mod bigfile;
 mod cakes;
 mod chat_server;
 mod db;
+mod crawl;
 mod downloads;
 mod images;
 mod matrix;
@@ -79,6 +81,8 @@ enum Command {
     ChatServer(ChatServerArgs),
     /// Mixed I/O + CPU: download each image of the server, then process it, then the next
     Pipeline(PipelineArgs),
+    /// Crawl the local site breadth-first, one page at a time: fetch, parse, extract, follow
+    Crawl(scenarios::crawl::CrawlArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Db(args) => db::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Pipeline(args) => pipeline::run(&args),
+        Command::Crawl(args) => crawl::run(&args),
     };
     scenarios::contract::exit(result)
 }

@@ -6,6 +6,8 @@
 //! - [`run`]: run a binary with a time limit, parse its summary, collect `--help`.
 //! - [`io`]: a `downloads`/`requests` server in this process, its reference digests and fault
 //!   plan, and runs against it ([`io::Bench`]) or against nothing.
+//! - [`crawl`]: a `decision-table site` in this process, the crawl it must give (worked out
+//!   from the site's page models) and its hosts' counters.
 //! - [`cpu`]: small `matrix` and `images` inputs with their reference digests, and every bad
 //!   input run against a binary.
 //! - [`pipeline`]: a `serve --images` server of small PNGs in this process, what a correct
@@ -21,6 +23,7 @@ pub mod bigfile;
 pub mod chat;
 pub mod cpu;
 pub mod db;
+pub mod crawl;
 pub mod hostile;
 pub mod io;
 pub mod pipeline;

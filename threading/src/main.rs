@@ -14,6 +14,7 @@
 //! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run --release -p threading -- db --db sqlite:data/db.sqlite --workers 8   # `decision-table gen db` first
 //! cargo run -p threading -- chat-server  # a chat server with two threads per client
+//! cargo run --release -p threading -- crawl --url http://127.0.0.2:8100/ --workers 16 [--gil]   # start `decision-table site` first
 //! cargo run -p threading -- spawn        # 10,000 sleeping threads: time and memory per thread
 //! cargo run --release -p threading -- pipeline --url http://127.0.0.1:8000 [--apart]   # serve --images DIR first
 //! cargo run -p threading -- --help
@@ -34,6 +35,7 @@ mod bigfile;
 mod cakes;
 mod chat_server;
 mod db;
+mod crawl;
 mod downloads;
 mod images;
 mod matrix;
@@ -130,6 +132,13 @@ enum Command {
         #[command(flatten)]
         apart: ApartArgs,
     },
+    /// Crawl the local site on K threads, C per host; --gil makes the parsing take turns
+    Crawl {
+        #[command(flatten)]
+        args: scenarios::crawl::CrawlArgs,
+        #[command(flatten)]
+        gil: GilArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -161,6 +170,10 @@ fn main() -> ExitCode {
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
         Command::Pipeline { args, apart } => pipeline::run(&args, apart.apart),
+        Command::Crawl { args, gil } => {
+            gil.apply();
+            crawl::run(&args)
+        }
     };
     scenarios::contract::exit(result)
 }

@@ -84,6 +84,8 @@ const GRACE: Duration = Duration::from_secs(5);
 const FLUSH_GRACE: Duration = Duration::from_millis(30);
 /// The largest piece of a body written at once.
 const CHUNK: usize = 64 * 1024;
+/// How often a stalled response of `decision-table site` looks whether its client is gone.
+const STALL_PROBE: Duration = Duration::from_millis(2);
 
 fn file_count(s: &str) -> Result<usize, String> {
     bounded(s, 1, MAX_FILES as u64).map(|v| v as usize)
@@ -93,19 +95,19 @@ fn file_size(s: &str) -> Result<u64, String> {
     bounded(s, 0, MAX_SIZE)
 }
 
-fn bandwidth(s: &str) -> Result<u64, String> {
+pub(crate) fn bandwidth(s: &str) -> Result<u64, String> {
     bounded(s, 0, 1 << 40)
 }
 
-fn seed(s: &str) -> Result<u64, String> {
+pub(crate) fn seed(s: &str) -> Result<u64, String> {
     bounded(s, 0, u64::MAX)
 }
 
-fn port(s: &str) -> Result<u16, String> {
+pub(crate) fn port(s: &str) -> Result<u16, String> {
     bounded(s, 0, u16::MAX as u64).map(|v| v as u16)
 }
 
-fn stall_ms(s: &str) -> Result<u64, String> {
+pub(crate) fn stall_ms(s: &str) -> Result<u64, String> {
     let v = millis(s)?;
     if v == 0 {
         return Err("a stall must last at least 1 ms".into());
@@ -228,21 +230,22 @@ impl Served {
     }
 }
 
-struct State {
-    args: ServeArgs,
+/// One server's state; `decision-table site` runs one per host (see `crate::site`).
+pub(crate) struct State {
+    pub(crate) args: ServeArgs,
     about_json: Bytes,
     manifest_json: Bytes,
     /// Requests seen per faultable path: the `attempt` of [`fault_for`].
     attempts: Mutex<HashMap<String, u64>>,
-    served: Arc<Served>,
+    pub(crate) served: Arc<Served>,
     /// `--images`: read at start-up.
-    images: Option<images::ImageSet>,
+    pub(crate) images: Option<images::ImageSet>,
     /// Becomes true when the server shuts down: every sleep (latency, pacing, stall) ends then.
     closing: watch::Receiver<bool>,
 }
 
 impl State {
-    fn next_attempt(&self, path: &str) -> u64 {
+    pub(crate) fn next_attempt(&self, path: &str) -> u64 {
         // A std mutex: held for a map update, never across an await.
         let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry(path.to_string()).or_insert(0);
@@ -252,7 +255,7 @@ impl State {
     }
 
     /// Sleep until `deadline`; false if the server started shutting down first.
-    async fn sleep_until(&self, deadline: Instant) -> bool {
+    pub(crate) async fn sleep_until(&self, deadline: Instant) -> bool {
         let mut closing = self.closing.clone();
         if *closing.borrow() {
             return false;
@@ -304,7 +307,7 @@ fn route(path: &str, files: usize, images: usize) -> Route {
 }
 
 /// What a response body is made of.
-enum Content {
+pub(crate) enum Content {
     Fixed(Bytes),
     File(FileStream),
 }
@@ -325,7 +328,12 @@ impl Content {
     }
 }
 
-type Body = Channel<Bytes, std::io::Error>;
+pub(crate) type Body = Channel<Bytes, std::io::Error>;
+
+/// Something a response holds while it is being served and lets go of just before its last
+/// piece leaves (the site's count of requests in flight per host), so that a client that has
+/// seen the whole body can never find the request still counted.
+pub(crate) type Token = Box<dyn Send>;
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     state.served.requests.fetch_add(1, Ordering::Relaxed);
@@ -367,6 +375,19 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             "image/png",
         ),
     };
+    Ok(deliver(state, path, content, ctype, None).await)
+}
+
+/// Serve `content` at `path` the way every faultable response is served: the path's next
+/// fault drawn, the latency waited out, then HTTP 500 or the body at the configured bandwidth,
+/// cut short or stalled as the fault says. `token` is let go just before the last piece.
+pub(crate) async fn deliver(
+    state: Arc<State>,
+    path: &str,
+    content: Content,
+    ctype: &'static str,
+    token: Option<Token>,
+) -> Response<Body> {
     let attempt = state.next_attempt(path);
     let a = &state.args;
     let fault = fault_for(a.seed, path, attempt, a.fault_rate, a.fault_kind);
@@ -375,21 +396,21 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .sleep_until(start + Duration::from_millis(a.latency_ms))
         .await
     {
-        return Ok(fixed(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"));
+        return fixed(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
     }
     if let Some(kind) = fault {
         state.served.count(kind);
     }
     if fault == Some(FaultKind::Status500) {
-        return Ok(fixed(
+        return fixed(
             StatusCode::INTERNAL_SERVER_ERROR,
             "injected fault: HTTP 500\n",
-        ));
+        );
     }
-    Ok(stream(state, content, ctype, fault))
+    stream(state, content, ctype, fault, token)
 }
 
-fn response(status: StatusCode, ctype: &str, len: u64, body: Body) -> Response<Body> {
+pub(crate) fn response(status: StatusCode, ctype: &str, len: u64, body: Body) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(CONTENT_TYPE, ctype)
@@ -399,7 +420,7 @@ fn response(status: StatusCode, ctype: &str, len: u64, body: Body) -> Response<B
 }
 
 /// A small body sent at once, never throttled or broken.
-fn fixed(status: StatusCode, text: &'static str) -> Response<Body> {
+pub(crate) fn fixed(status: StatusCode, text: &'static str) -> Response<Body> {
     let (mut tx, body) = Channel::new(1);
     let bytes = Bytes::from_static(text.as_bytes());
     let len = bytes.len() as u64;
@@ -421,6 +442,7 @@ fn stream(
     content: Content,
     ctype: &str,
     fault: Option<FaultKind>,
+    token: Option<Token>,
 ) -> Response<Body> {
     let len = content.len();
     let (tx, body) = Channel::new(2);
@@ -431,7 +453,7 @@ fn stream(
         res.headers_mut()
             .insert(CONNECTION, "close".parse().expect("a valid header"));
     }
-    tokio::spawn(write_body(state, tx, content, fault));
+    tokio::spawn(write_body(state, tx, content, fault, token));
     res
 }
 
@@ -440,6 +462,7 @@ async fn write_body(
     mut tx: Sender<Bytes, std::io::Error>,
     mut content: Content,
     fault: Option<FaultKind>,
+    mut token: Option<Token>,
 ) {
     let total = content.len();
     let half = total / 2;
@@ -478,7 +501,22 @@ async fn write_body(
                 }
                 _ => {
                     let until = Instant::now() + Duration::from_millis(state.args.stall_ms);
-                    if !state.sleep_until(until).await {
+                    if token.is_some() {
+                        // A site's request counts while its client waits: look every 2 ms
+                        // whether the client has hung up (timed out), and let go if it has. An
+                        // empty piece writes nothing; it only fails once the body is dropped.
+                        while Instant::now() < until {
+                            let next = (Instant::now() + STALL_PROBE).min(until);
+                            if !state.sleep_until(next).await {
+                                return;
+                            }
+                            if token.is_some()
+                                && tx.try_send(hyper::body::Frame::data(Bytes::new())).is_err()
+                            {
+                                drop(token.take());
+                            }
+                        }
+                    } else if !state.sleep_until(until).await {
                         return;
                     }
                 }
@@ -493,6 +531,10 @@ async fn write_body(
             }
         }
         let piece = content.take(n);
+        if content.len() == 0 {
+            // The last piece: let go before the client can see it.
+            drop(token.take());
+        }
         sent += piece.len() as u64;
         state
             .served
@@ -504,12 +546,17 @@ async fn write_body(
     }
 }
 
-async fn serve(
+/// Accept connections on `listener` and answer each request with `handler`, until `shutdown`;
+/// then `close` cuts every sleep short and the responses in flight get [`GRACE`] to end.
+pub(crate) async fn serve<H, F>(
     listener: TcpListener,
-    state: Arc<State>,
+    handler: H,
     close: watch::Sender<bool>,
     shutdown: impl std::future::Future<Output = ()>,
-) {
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+    F: std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -525,13 +572,9 @@ async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let state = Arc::clone(&state);
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .serve_connection(
-                        TokioIo::new(stream),
-                        service_fn(move |req| handle(Arc::clone(&state), req)),
-                    );
+                    .serve_connection(TokioIo::new(stream), service_fn(handler.clone()));
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     // A client that hangs up mid-response is normal here (timeouts, faults).
@@ -552,7 +595,12 @@ async fn serve(
 /// `TcpListener::bind` queues 128, and a client opening 1000 connections together would see
 /// the rest dropped and retried a second later. Must run inside the runtime that will serve.
 fn bind(port: u16) -> Result<TcpListener> {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    bind_on(std::net::Ipv4Addr::LOCALHOST, port)
+}
+
+/// [`bind`] on another address (the site's hosts are 127.0.0.2, 127.0.0.3, ...).
+pub(crate) fn bind_on(ip: std::net::Ipv4Addr, port: u16) -> Result<TcpListener> {
+    let addr = std::net::SocketAddr::from((ip, port));
     let socket = tokio::net::TcpSocket::new_v4().context("cannot create a socket")?;
     let listener = socket
         .bind(addr)
@@ -561,7 +609,7 @@ fn bind(port: u16) -> Result<TcpListener> {
     Ok(listener)
 }
 
-fn state(args: &ServeArgs) -> Result<(Arc<State>, watch::Sender<bool>)> {
+pub(crate) fn state(args: &ServeArgs) -> Result<(Arc<State>, watch::Sender<bool>)> {
     let (close, closing) = watch::channel(false);
     let images = match &args.images {
         Some(dir) => Some(images::load_dir(dir, args)?),
@@ -579,7 +627,7 @@ fn state(args: &ServeArgs) -> Result<(Arc<State>, watch::Sender<bool>)> {
     Ok((Arc::new(state), close))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     // A multi-thread runtime: the server shares the machine with the clients being measured,
     // and should not be the bottleneck of a thousand connections.
     tokio::runtime::Builder::new_multi_thread()
@@ -645,7 +693,8 @@ pub fn start(args: &ServeArgs) -> Result<HttpServer> {
     let thread = std::thread::Builder::new()
         .name("http-server-main".into())
         .spawn(move || {
-            rt.block_on(serve(listener, state, close, async {
+            let handler = move |req| handle(Arc::clone(&state), req);
+            rt.block_on(serve(listener, handler, close, async {
                 let _ = stopped.await;
             }));
             // Dropping the runtime ends whatever the grace period left running.
@@ -660,7 +709,7 @@ pub fn start(args: &ServeArgs) -> Result<HttpServer> {
 }
 
 /// Wait for Ctrl-C or SIGTERM.
-async fn signals() -> Result<impl std::future::Future<Output = ()>> {
+pub(crate) async fn signals() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
@@ -709,7 +758,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
                 dir.display()
             );
         }
-        serve(listener, state, close, stop).await;
+        let handler = move |req| handle(Arc::clone(&state), req);
+        serve(listener, handler, close, stop).await;
         say!("{}", served.line());
         anyhow::Ok(())
     })

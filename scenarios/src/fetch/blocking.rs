@@ -261,7 +261,7 @@ impl Job for FetchItem {
 
 /// Read a whole body, but never more than `limit` bytes of it: `Err(None)` if it is longer
 /// (said by its `Content-Length`, or found by reading one byte past the limit).
-fn read_capped(
+pub(crate) fn read_capped(
     response: &mut reqwest::blocking::Response,
     limit: u64,
 ) -> Result<Vec<u8>, Option<std::io::Error>> {
@@ -280,7 +280,7 @@ fn read_capped(
 }
 
 /// Reading a blocking body gives `io::Error`s that wrap reqwest's.
-fn read_error(e: &std::io::Error, timeout_ms: u64) -> Failure {
+pub(crate) fn read_error(e: &std::io::Error, timeout_ms: u64) -> Failure {
     match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<reqwest::Error>())

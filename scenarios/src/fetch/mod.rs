@@ -73,11 +73,11 @@ pub fn base_url(s: &str) -> Result<String, String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-fn retries(s: &str) -> Result<u32, String> {
+pub(crate) fn retries(s: &str) -> Result<u32, String> {
     bounded(s, 0, MAX_RETRIES as u64).map(|v| v as u32)
 }
 
-fn timeout_ms(s: &str) -> Result<u64, String> {
+pub(crate) fn timeout_ms(s: &str) -> Result<u64, String> {
     let v = millis(s)?;
     if v == 0 {
         return Err("a timeout of 0 ms would fail every request; use at least 1".into());

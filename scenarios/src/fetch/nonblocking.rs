@@ -178,7 +178,7 @@ impl Fetcher {
 
 /// Read a whole body, but never more than `limit` bytes of it: `Err(None)` if it is longer
 /// (said by its `Content-Length`, or found as the pieces arrive).
-async fn read_capped(
+pub(crate) async fn read_capped(
     response: &mut reqwest::Response,
     limit: u64,
 ) -> Result<Vec<u8>, Option<reqwest::Error>> {
