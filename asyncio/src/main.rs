@@ -12,6 +12,7 @@
 //! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p asyncio -- chat-server    # a chat server with two tasks per client
 //! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
+//! cargo run --release -p asyncio -- gui data/gui-images --headless   # a GUI beside tokio, spawn_blocking
 //! cargo run -p asyncio -- --help
 //! ```
 
@@ -19,6 +20,7 @@ use clap::{Parser, Subcommand};
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
+use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use scenarios::spawn::SpawnArgs;
@@ -27,6 +29,7 @@ use std::process::ExitCode;
 mod cakes;
 mod chat_server;
 mod downloads;
+mod gui;
 mod images;
 mod matrix;
 mod pool;
@@ -90,6 +93,8 @@ enum Command {
     ChatServer(ChatServerArgs),
     /// Start N sleeping tasks on one thread and join them: time to start and finish, memory per task
     Spawn(SpawnArgs),
+    /// A GUI beside a tokio runtime whose tasks hand the images job to spawn_blocking
+    Gui(GuiArgs),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +113,7 @@ fn main() -> ExitCode {
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
+        Command::Gui(args) => gui::run(&args),
     };
     scenarios::contract::exit(result)
 }

@@ -97,7 +97,7 @@ pub const ROWS: [Row; 10] = [
         job: "Responsive GUI",
         chapter_choice: &[Model::Threading],
         why: "keep the interface from freezing",
-        scenario: None,
+        scenario: Some("gui"),
     },
     Row {
         job: "Image processing",

@@ -12,6 +12,7 @@
 //! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --workers 100
 //! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
+//! cargo run --release -p multiprocessing -- gui data/gui-images --headless   # a GUI with its job in processes
 //! cargo run -p multiprocessing -- --help
 //! ```
 
@@ -19,6 +20,7 @@ use clap::{Parser, Subcommand};
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
+use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use std::process::ExitCode;
@@ -30,6 +32,7 @@ mod child;
 mod child_main;
 mod downloads;
 mod engine;
+mod gui;
 mod images;
 mod map;
 mod matrix;
@@ -91,6 +94,8 @@ enum Command {
     },
     /// A line-based chat server: a child process per client, the parent relaying between them
     ChatServer(ChatServerArgs),
+    /// A GUI whose images job runs in worker processes, progress in frames over their pipes
+    Gui(GuiArgs),
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
             engine.check().and_then(|()| images::run(&args, &engine))
         }
         Command::ChatServer(args) => chat_server::run(&args),
+        Command::Gui(args) => gui::run(&args),
         Command::ChatChild => {
             return match chat_child::run() {
                 Ok(()) => ExitCode::SUCCESS,

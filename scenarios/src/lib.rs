@@ -16,6 +16,8 @@
 //!   ([`fetch`]);
 //! - the chat servers' protocol and what they share beside it: how they listen and stop, the
 //!   list of clients with a bounded queue each, what they count ([`chat`]);
+//! - the responsive-GUI scenario: an egui app, its headless 60 Hz frame clock and its
+//!   figures, and the window behind the `window` feature ([`gui`]);
 //! - the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
 //!   start ([`thread_budget`]).
 //!
@@ -33,6 +35,7 @@ pub mod fetch;
 pub mod files;
 pub mod frame;
 pub mod gil;
+pub mod gui;
 pub mod images;
 pub mod job;
 pub mod matrix;

@@ -12,6 +12,7 @@
 //! cargo run --release -p serial -- downloads --url http://127.0.0.1:8000   # start `decision-table serve` first
 //! cargo run --release -p serial -- requests --url http://127.0.0.1:8000
 //! cargo run -p serial -- chat-server     # a chat server that serves one client at a time
+//! cargo run --release -p serial -- gui data/gui-images --headless   # a GUI frozen by its job
 //! cargo run -p serial -- --help
 //! ```
 
@@ -19,6 +20,7 @@ use clap::{Parser, Subcommand};
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
+use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use std::process::ExitCode;
@@ -26,6 +28,7 @@ use std::process::ExitCode;
 mod cakes;
 mod chat_server;
 mod downloads;
+mod gui;
 mod images;
 mod matrix;
 mod pool;
@@ -64,6 +67,8 @@ enum Command {
     Requests(RequestsArgs),
     /// A line-based chat server that serves one client at a time; the others wait their turn
     ChatServer(ChatServerArgs),
+    /// A GUI whose button runs the images job inside the frame: the interface freezes (headless without a display)
+    Gui(GuiArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
+        Command::Gui(args) => gui::run(&args),
     };
     scenarios::contract::exit(result)
 }

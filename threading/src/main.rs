@@ -13,6 +13,7 @@
 //! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p threading -- chat-server  # a chat server with two threads per client
 //! cargo run -p threading -- spawn        # 10,000 sleeping threads: time and memory per thread
+//! cargo run --release -p threading -- gui data/gui-images --headless [--gil]   # a GUI with its job on threads
 //! cargo run -p threading -- --help
 //! ```
 
@@ -20,6 +21,7 @@ use clap::{Parser, Subcommand};
 use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
+use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use std::process::ExitCode;
@@ -27,6 +29,7 @@ use std::process::ExitCode;
 mod cakes;
 mod chat_server;
 mod downloads;
+mod gui;
 mod images;
 mod matrix;
 mod pool;
@@ -97,6 +100,13 @@ enum Command {
     ChatServer(ChatServerArgs),
     /// Start N sleeping threads and join them: time to start, time to finish, memory per thread
     Spawn(spawn::ThreadSpawnArgs),
+    /// A GUI whose images job runs on worker threads; --gil emulates CPython's GIL, switching every 5 ms
+    Gui {
+        #[command(flatten)]
+        args: GuiArgs,
+        #[command(flatten)]
+        gil: GilArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -122,6 +132,10 @@ fn main() -> ExitCode {
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
+        Command::Gui { args, gil } => {
+            gil.apply();
+            gui::run(&args)
+        }
     };
     scenarios::contract::exit(result)
 }
