@@ -130,6 +130,14 @@ impl Backend for Processes {
         Ok(())
     }
 
+    fn extras(&self) -> Vec<(&'static str, serde_json::Value)> {
+        let pids = self.pids.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        vec![
+            ("parent_pid", std::process::id().into()),
+            ("pids", pids.into()),
+        ]
+    }
+
     fn stop(&mut self) -> Result<()> {
         let Some(alive) = self.alive.take() else {
             return Ok(());

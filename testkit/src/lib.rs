@@ -10,9 +10,11 @@
 //!   input run against a binary.
 //! - [`procs`]: whether a process is alive, its children, waiting for them.
 //! - [`chat`]: the chat servers' shared checks.
+//! - [`gui`]: the gui scenario's inputs, session arguments and what a session left behind.
 
 pub mod chat;
 pub mod cpu;
+pub mod gui;
 pub mod hostile;
 pub mod io;
 pub mod procs;

@@ -38,7 +38,11 @@ struct Threads {
 
 impl Backend for Threads {
     fn label(&self) -> Label {
-        let variant = if gil::enabled() { "threads+gil" } else { "threads" };
+        let variant = if gil::enabled() {
+            "threads+gil"
+        } else {
+            "threads"
+        };
         Label::new(MODEL, variant, self.workers)
     }
 

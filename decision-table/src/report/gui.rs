@@ -71,9 +71,7 @@ pub fn judge(row: &Row, scenario: &Scenario, language: Language) -> LanguageVerd
         .iter()
         .filter(|(e, _)| chosen(e))
         .min_by(|a, b| a.1.total_cmp(&b.1));
-    let serial = runs
-        .iter()
-        .find(|(e, _)| e.model() == Some(Model::Serial));
+    let serial = runs.iter().find(|(e, _)| e.model() == Some(Model::Serial));
     let verdict = if chosen(best) {
         Verdict::Agrees
     } else if chapter.is_some_and(|(_, p)| tie(*p, best_p99)) {
@@ -217,16 +215,20 @@ pub fn chart(s: &Scenario, path: &Path) -> Result<()> {
                 [(*job_from, Y_MIN), (*job_to, y_hi)],
                 RGBColor(255, 236, 200).filled(),
             )])?;
-            c.draw_series(DashedLineSeries::new(
-                [(t_lo, 1000.0 / 60.0), (t_hi, 1000.0 / 60.0)],
-                4,
-                4,
-                BLACK.stroke_width(1),
-            ))?;
-            c.draw_series(LineSeries::new(
-                points.iter().map(|(t, ms)| (*t, ms.max(Y_MIN))),
+            // Dashes of a 50th of the axis (plotters' line series are a feature not built here).
+            let frame = 1000.0 / 60.0;
+            let dash = (t_hi - t_lo) / 100.0;
+            c.draw_series((0..50).map(|k| {
+                let x = t_lo + 2.0 * k as f64 * dash;
+                PathElement::new(vec![(x, frame), (x + dash, frame)], BLACK.stroke_width(1))
+            }))?;
+            c.draw_series([PathElement::new(
+                points
+                    .iter()
+                    .map(|(t, ms)| (*t, ms.max(Y_MIN)))
+                    .collect::<Vec<_>>(),
                 colour(e).stroke_width(1),
-            ))?;
+            )])?;
             let label = match p99(e) {
                 Some(p) => format!("{} · p99 {p:.1} ms", e.bench.name),
                 None => e.bench.name.clone(),
@@ -318,7 +320,11 @@ mod tests {
         let v = judge(&row(), &s, Language::Rust);
         assert_eq!(v.verdict, Verdict::Agrees);
         assert_eq!(v.fastest.as_deref(), Some("threading"));
-        assert!(v.why.contains("froze the interface for 2.40 s"), "{}", v.why);
+        assert!(
+            v.why.contains("froze the interface for 2.40 s"),
+            "{}",
+            v.why
+        );
         assert!(v.why.contains("threading-gil p99 22.0 ms"), "{}", v.why);
         // Processes a hair smoother than threads: a tie, not a defeat.
         let mut s2 = s.clone();
@@ -345,6 +351,10 @@ mod tests {
         let svg = std::fs::read_to_string(&path).unwrap();
         assert!(svg.contains("python-threading · p99 19.0 ms"), "{svg}");
         assert!(svg.contains("serial · p99 900.0 ms"));
-        assert!(figures(&s.entries[0]).unwrap().contains("frames p99 900.0 ms"));
+        assert!(
+            figures(&s.entries[0])
+                .unwrap()
+                .contains("frames p99 900.0 ms")
+        );
     }
 }

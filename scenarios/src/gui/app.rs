@@ -182,6 +182,17 @@ impl<'b> App<'b> {
     /// files to the backend. Any error is shown, never a panic.
     fn start(&mut self, ui: &egui::Context) {
         let started = (|| -> Result<usize> {
+            // A named input that is not there is the whole job's error, not one item's.
+            for input in &self.inputs {
+                if !input.exists() {
+                    anyhow::bail!(
+                        "{}: no such file or directory (make inputs with `cargo run --release \
+                         -p decision-table -- gen images --out {}`)",
+                        input.display(),
+                        input.display()
+                    );
+                }
+            }
             let files = images::list_inputs(&self.inputs)?;
             images::prepare_out(&self.job.out, &files)?;
             let n = files.len();
@@ -253,6 +264,8 @@ impl<'b> App<'b> {
     pub fn close(&mut self) -> Result<()> {
         self.cancel.cancel();
         let stopped = self.backend.stop();
+        // What finished while the workers stopped counts (it may even be the last image).
+        self.receive();
         if let JobState::Running { outcomes, done } = &self.state {
             let (done, items) = (*done, outcomes.len());
             self.state = JobState::Stopped { done, items };
@@ -285,7 +298,10 @@ impl<'b> App<'b> {
             let (done, total) = self.progress();
             let start = ui.add_enabled(
                 !self.running(),
-                egui::Button::new(format!("Process the images ({} workers)", self.title_workers())),
+                egui::Button::new(format!(
+                    "Process the images ({} workers)",
+                    self.title_workers()
+                )),
             );
             self.buttons.start = Some(start.rect);
             start_clicked = start.clicked();
@@ -336,5 +352,10 @@ impl<'b> App<'b> {
 
     fn title_workers(&self) -> usize {
         self.backend.label().workers
+    }
+
+    /// The backend's own summary fields (a process pool's pids).
+    pub fn backend_extras(&self) -> Vec<(&'static str, serde_json::Value)> {
+        self.backend.extras()
     }
 }

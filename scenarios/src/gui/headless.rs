@@ -189,6 +189,9 @@ fn button(at: Pos2, pressed: bool) -> Event {
 /// digest; or the error the interface showed.
 pub fn finish(mut run: Run, app: &App, display: &str, session: Session) -> Result<Summary> {
     run.extra("display", display);
+    for (k, v) in app.backend_extras() {
+        run.extra(k, v);
+    }
     let span = app
         .job_started_s
         .map(|s| (s, app.job_ended_s.unwrap_or(f64::MAX)));

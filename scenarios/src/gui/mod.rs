@@ -139,6 +139,10 @@ pub trait Backend {
     /// stopped, leaving no thread or process behind. Items in hand finish (their files are
     /// written whole or not at all); the others are never started.
     fn stop(&mut self) -> Result<()>;
+    /// Figures of its own for the summary (the worker processes' pids).
+    fn extras(&self) -> Vec<(&'static str, serde_json::Value)> {
+        Vec::new()
+    }
 }
 
 /// The sending side of the interface's inbox: a channel, plus a wake-up for an interface that
@@ -174,13 +178,7 @@ impl Inbox {
 /// interface drains every frame, so nothing piles up.
 pub fn inbox(ui: &egui::Context) -> (Outbox, Inbox) {
     let (tx, rx) = crossbeam_channel::unbounded();
-    (
-        Outbox {
-            tx,
-            ui: ui.clone(),
-        },
-        Inbox { rx },
-    )
+    (Outbox { tx, ui: ui.clone() }, Inbox { rx })
 }
 
 /// Set when the interface closes: workers take no new item once it is.
@@ -230,7 +228,9 @@ impl Alive {
 
 /// Is there a display to open a window on? Only X11 is built (`DISPLAY`).
 pub fn display() -> Option<String> {
-    std::env::var("DISPLAY").ok().filter(|d| !d.trim().is_empty())
+    std::env::var("DISPLAY")
+        .ok()
+        .filter(|d| !d.trim().is_empty())
 }
 
 /// The scenario's entry point in every crate: a window where there is a display and the

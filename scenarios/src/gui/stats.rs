@@ -72,7 +72,10 @@ pub fn frame_fields(starts: &[f64], job: Option<(f64, f64)>) -> Vec<(&'static st
             "frames_over_100ms",
             json!(during.iter().filter(|v| **v > FREEZE_MS).count()),
         ),
-        ("first_frame_s", json!(starts.first().map_or(0.0, |s| round3(*s)))),
+        (
+            "first_frame_s",
+            json!(starts.first().map_or(0.0, |s| round3(*s))),
+        ),
         ("frame_intervals_ms", json!(series)),
     ]
 }
@@ -108,8 +111,9 @@ mod tests {
         // 60 Hz, then a 2 s freeze between 1.0 and 3.0, then 60 Hz again.
         let mut starts: Vec<f64> = (0..=60).map(|i| i as f64 / 60.0).collect();
         starts.extend((0..=30).map(|i| 3.0 + i as f64 / 60.0));
-        let fields: std::collections::HashMap<_, _> =
-            frame_fields(&starts, Some((1.0, 3.0))).into_iter().collect();
+        let fields: std::collections::HashMap<_, _> = frame_fields(&starts, Some((1.0, 3.0)))
+            .into_iter()
+            .collect();
         assert_eq!(fields["frames_over_100ms"], json!(1));
         assert_eq!(fields["frame_max_ms"], json!(2000.0));
         assert_eq!(fields["frames_during_job"], json!(1));
