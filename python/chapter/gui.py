@@ -250,6 +250,12 @@ class App:
 
     def start(self):
         try:
+            # A named input that is not there is the whole job's error, not one item's.
+            for item in self.args.inputs:
+                if not os.path.exists(item):
+                    raise ChapterError(
+                        f"{item}: no such file or directory (make inputs with `decision-table gen images --out {item}`)"
+                    )
             files = images.list_inputs(self.args.inputs)
             images.prepare_out(self.args.out, files)
         except ChapterError as e:

@@ -78,6 +78,7 @@ pub struct App<'b> {
     pub job_started_s: Option<f64>,
     pub job_ended_s: Option<f64>,
     last_line_s: f64,
+    buttons_said: bool,
 }
 
 impl<'b> App<'b> {
@@ -108,6 +109,7 @@ impl<'b> App<'b> {
             job_started_s: None,
             job_ended_s: None,
             last_line_s: 0.0,
+            buttons_said: false,
         }
     }
 
@@ -298,10 +300,10 @@ impl<'b> App<'b> {
             let (done, total) = self.progress();
             let start = ui.add_enabled(
                 !self.running(),
-                egui::Button::new(format!(
-                    "Process the images ({} workers)",
-                    self.title_workers()
-                )),
+                egui::Button::new(match self.title_workers() {
+                    1 => "Process the images (1 worker)".to_string(),
+                    n => format!("Process the images ({n} workers)"),
+                }),
             );
             self.buttons.start = Some(start.rect);
             start_clicked = start.clicked();
@@ -341,6 +343,20 @@ impl<'b> App<'b> {
             // serial runs the whole job right here, inside this frame.
             self.start(&ctx);
             self.receive();
+        }
+        if !self.buttons_said
+            && let (Some(start), Some(probe), Some(close)) =
+                (self.buttons.start, self.buttons.probe, self.buttons.close)
+        {
+            // Where to click, for a person reading the log and for the window's smoke test.
+            self.buttons_said = true;
+            let at = |r: Rect| format!("{:.0},{:.0}", r.center().x, r.center().y);
+            say!(
+                "ui: buttons at (points from the window's top left): start {}, click me {}, close {}",
+                at(start),
+                at(probe),
+                at(close)
+            );
         }
         if now - self.last_line_s >= 1.0 {
             self.last_line_s = now;
