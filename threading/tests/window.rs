@@ -86,7 +86,15 @@ fn a_real_window_keeps_drawing_while_the_job_runs_and_closes_mid_job() {
     need("import", "imagemagick");
     // A display of our own: Xvfb picks a free number and writes it to the pipe.
     let mut xvfb = Command::new("Xvfb")
-        .args(["-displayfd", "1", "-screen", "0", "800x600x24", "-nolisten", "tcp"])
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "800x600x24",
+            "-nolisten",
+            "tcp",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -153,11 +161,21 @@ fn a_real_window_keeps_drawing_while_the_job_runs_and_closes_mid_job() {
         (running >= 3).then_some(())
     });
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-window.png");
-    x(&display, "import", &["-window", "root", shot.to_str().unwrap()]);
+    x(
+        &display,
+        "import",
+        &["-window", "root", shot.to_str().unwrap()],
+    );
     let png = std::fs::read(&shot).expect("the screenshot");
-    let picture = scenarios::images::decode(&shot, &png).expect("a PNG").to_rgb8();
+    let picture = scenarios::images::decode(&shot, &png)
+        .expect("a PNG")
+        .to_rgb8();
     let colours: std::collections::HashSet<_> = picture.pixels().map(|p| p.0).collect();
-    assert!(colours.len() > 8, "a blank screenshot: {} colours", colours.len());
+    assert!(
+        colours.len() > 8,
+        "a blank screenshot: {} colours",
+        colours.len()
+    );
     // Close it mid-job, as a person would: focus it (there is no window manager), press Esc.
     x(&display, "xdotool", &["windowfocus", "--sync", &window]);
     x(&display, "xdotool", &["key", "Escape"]);
@@ -165,7 +183,12 @@ fn a_real_window_keeps_drawing_while_the_job_runs_and_closes_mid_job() {
         app.0.try_wait().expect("try_wait")
     });
     let mut stdout = String::new();
-    app.0.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    app.0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
     let text = log();
     assert!(status.success(), "{status}: {text}");
 

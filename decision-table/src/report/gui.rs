@@ -116,8 +116,12 @@ const TOP: u32 = 58;
 /// linear axis would leave the frames flat on the floor).
 const Y_MIN: f64 = 5.0;
 
-/// The frame intervals of a run over time: (seconds from the job's start, interval ms).
-fn series(e: &Entry) -> Option<(Vec<(f64, f64)>, f64, f64)> {
+/// A run's frame intervals over time, (seconds from the job's start, interval ms), and the
+/// job's span on that axis.
+type Series = (Vec<(f64, f64)>, f64, f64);
+
+/// The frame intervals of a run over time (see [`Series`]).
+fn series(e: &Entry) -> Option<Series> {
     let s = e.summary.as_ref()?;
     let intervals: Vec<f64> = s
         .extra
@@ -154,7 +158,7 @@ type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 /// Draw the frame-interval chart: one strip per run (Python's, then Rust's), the job's span
 /// shaded, a line at one 60 Hz frame (16.7 ms), time from the job's start on a shared axis.
 pub fn chart(s: &Scenario, path: &Path) -> Result<()> {
-    let runs: Vec<(&Entry, (Vec<(f64, f64)>, f64, f64))> = Language::ALL
+    let runs: Vec<(&Entry, Series)> = Language::ALL
         .into_iter()
         .flat_map(|l| s.entries_of(l))
         .filter_map(|e| series(e).map(|x| (e, x)))
