@@ -21,7 +21,7 @@ BIN="$ROOT/target/release"
 HYPERFINE_CRATE_VERSION=1.20.0 # 1.21 and later need a newer rustc than the machine's 1.95
 
 # The scenarios, in report order. Each has a function scenario_<name> below.
-ALL_SCENARIOS=(cakes workers queue matrix images bigfile downloads requests crawl db chat chat-capacity spawn pipeline)
+ALL_SCENARIOS=(cakes workers queue matrix images bigfile downloads requests crawl db chat chat-capacity spawn pipeline gui)
 
 usage() {
     cat <<EOF
@@ -281,6 +281,35 @@ scenario_bigfile() {
     PREPARE_[bigfile:asyncio-tokio-fs-cold]=$drop PREPARE_[bigfile:cat-cold]=$drop PREPARE_[bigfile:wc-l-cold]=$drop
     TIMED_ONLY_[bigfile:cat-cold]=1 TIMED_ONLY_[bigfile:wc-l-cold]=1
     add_python_models "bigfile $pyfile --workers $CORES"
+}
+
+# The responsive GUI: the same images job behind a 60 Hz headless frame loop, started by a
+# click at 0.3 s, a probe click every 100 ms; what the report reads is each run's --json
+# summary (frame intervals, click latencies), the timings only bound the sessions. Small
+# pictures, so that the emulated GIL's checkpoints (between the pipeline's stages) come every
+# few milliseconds, as CPython's every 5 ms. One session each, timed once: about 1.5 minutes
+# (20 s with --quick).
+scenario_gui() {
+    local count=48 w=640 h=360 tail=500
+    [ $QUICK = 1 ] && count=12 tail=300
+    local dir="$OUT/inputs/gui-${count}x${w}x$h-seed42"
+    [ -f "$dir/.complete" ] || {
+        "$BIN/decision-table" gen images --count $count --width $w --height $h --seed 42 --out "$dir" >/dev/null
+        touch "$dir/.complete"
+    }
+    RUNS=2 WARMUP=0
+    [ $QUICK = 1 ] && RUNS=1
+    local args="gui $dir --out $OUT/work/gui-out --headless --tail-ms $tail"
+    add serial "$BIN/serial $args"
+    add threading "$BIN/threading $args"
+    add threading-gil "$BIN/threading $args --gil"
+    add threading-all-cores "$BIN/threading $args --all-cores"
+    add multiprocessing "$BIN/multiprocessing $args"
+    add asyncio "$BIN/asyncio $args"
+    args="gui $dir --out $OUT/work/gui-out-python --tail-ms $tail"
+    add_python_models "$args"
+    [ $PYTHON = 1 ] && add python-threading-pure "$PY -m chapter $args --model threading --engine pure"
+    return 0
 }
 
 # start_http_server KNOBS...: a `decision-table serve` on a free port, stopped by the trap; sets URL.
@@ -803,6 +832,8 @@ run_scenario() {
         case $name in python-*) lang=python ;; *) lang=rust ;; esac
         # The pure-Python matrix runs on inputs of its own: it agrees with its own kind.
         [ "$s" = matrix ] && [ "$lang" = python ] && case $name in *-numpy) lang=python-numpy ;; esac
+        # The GUI's pure-Python engine computes another picture than Pillow's: its own kind.
+        [ "$s" = gui ] && [ "$lang" = python ] && case $name in *-pure) lang=python-pure ;; esac
         printf '   %-28s %s\n' "$name" "$digest"
         if [ -z "${first[$lang]:-}" ]; then
             first[$lang]=$digest

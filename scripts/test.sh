@@ -20,6 +20,15 @@ fi
 echo "== cargo test --workspace"
 cargo test --workspace
 
+# The gui scenario's real window needs the `window` feature (eframe: a heavy build, so not part of
+# the workspace's default build) and an X server: its one smoke test runs on its own, under Xvfb.
+echo "== the gui window under Xvfb (cargo test -p threading --features window --test window)"
+if command -v Xvfb >/dev/null 2>&1 && command -v xdotool >/dev/null 2>&1 && command -v import >/dev/null 2>&1; then
+    cargo test -p threading --features window --test window
+else
+    echo "   not run: Xvfb, xdotool or ImageMagick's import is missing (apt-get install xvfb xdotool imagemagick libgl1-mesa-dri)"
+fi
+
 echo "== pytest (python/tests)"
 # Every binary the Python tests call, in the debug profile cargo test just used.
 cargo build --workspace --quiet

@@ -16,6 +16,7 @@
 //! cargo run --release -p asyncio -- crawl --url http://127.0.0.2:8100/ [--variant blocking]   # start `decision-table site` first
 //! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
 //! cargo run --release -p asyncio -- pipeline --url http://127.0.0.1:8000 [--variant blocking]   # serve --images DIR first
+//! cargo run --release -p asyncio -- gui data/gui-images --headless   # a GUI beside tokio, spawn_blocking
 //! cargo run -p asyncio -- --help
 //! ```
 
@@ -25,6 +26,7 @@ use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::db::DbArgs;
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
+use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
@@ -37,6 +39,7 @@ mod chat_server;
 mod db;
 mod crawl;
 mod downloads;
+mod gui;
 mod images;
 mod matrix;
 mod pipeline;
@@ -129,6 +132,8 @@ enum Command {
         #[command(flatten)]
         cpu: pool::CpuArgs,
     },
+    /// A GUI beside a tokio runtime whose tasks hand the images job to spawn_blocking
+    Gui(GuiArgs),
 }
 
 fn main() -> ExitCode {
@@ -151,6 +156,7 @@ fn main() -> ExitCode {
         Command::Spawn(args) => spawn::run(&args),
         Command::Pipeline { args, cpu } => pipeline::run(&args, &cpu),
         Command::Crawl { args, cpu } => crawl::run(&args, &cpu),
+        Command::Gui(args) => gui::run(&args),
     };
     scenarios::contract::exit(result)
 }

@@ -99,7 +99,7 @@ pub const ROWS: [Row; 11] = [
         job: "Responsive GUI",
         chapter_choice: &[Model::Threading],
         why: "keep the interface from freezing",
-        scenario: None,
+        scenario: Some("gui"),
     },
     Row {
         job: "Image processing",

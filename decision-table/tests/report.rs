@@ -79,10 +79,10 @@ fn check_report(name: &str) {
     let svg = std::fs::read_to_string(dir.join("charts/cakes.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("multiprocessing"));
     assert!(report.contains("](charts/cakes.svg)"));
-    // The chapter's table: rows nobody measures are listed as such, not hidden.
+    // The chapter's table: rows this run did not measure are listed as such, not hidden.
     assert!(report.contains(
-        "| Responsive GUI | threading | – | not covered: no scenario of this workspace measures \
-         this job yet | – | not covered: no scenario of this workspace measures this job yet |"
+        "| Responsive GUI | threading | – | not covered: the 'gui' scenario was not part of this \
+         run | – | not covered: the 'gui' scenario was not part of this run |"
     ));
     let verdicts = std::fs::read_to_string(dir.join("verdicts.json")).unwrap();
     assert!(verdicts.contains("Chat server"));

@@ -16,6 +16,7 @@
 //! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
 //! cargo run --release -p multiprocessing -- pipeline --url http://127.0.0.1:8000   # serve --images DIR first
 //! cargo run --release -p multiprocessing -- crawl --url http://127.0.0.2:8100/ --workers 16   # start `decision-table site` first
+//! cargo run --release -p multiprocessing -- gui data/gui-images --headless   # a GUI with its job in processes
 //! cargo run -p multiprocessing -- --help
 //! ```
 
@@ -25,6 +26,7 @@ use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::db::DbArgs;
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
+use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
@@ -40,6 +42,7 @@ mod db;
 mod crawl;
 mod downloads;
 mod engine;
+mod gui;
 mod images;
 mod map;
 mod matrix;
@@ -130,6 +133,8 @@ enum Command {
         #[command(flatten)]
         pool: engine::PoolArgs,
     },
+    /// A GUI whose images job runs in worker processes, progress in frames over their pipes
+    Gui(GuiArgs),
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
@@ -162,6 +167,7 @@ fn main() -> ExitCode {
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Pipeline { args, pool } => pipeline::run(&args, &pool),
         Command::Crawl { args, pool } => crawl::run(&args, &pool),
+        Command::Gui(args) => gui::run(&args),
         Command::ChatChild => {
             return match chat_child::run() {
                 Ok(()) => ExitCode::SUCCESS,

@@ -277,6 +277,23 @@ def build_parser():
     p.add_argument("--queue", type=bounded(1, 1_000_000), default=256,
                    help="how many messages a client may fall behind before it is cut off")
 
+    p = sub.add_parser("gui", help="a 60 Hz frame loop beside the images job: does the interface keep drawing?")
+    _common(p)
+    p.add_argument("inputs", nargs="*", default=["data/gui-images"], help="PNG files, or directories of them")
+    p.add_argument("--out", default="data/gui-out", help="directory for the outputs (created if missing)")
+    p.add_argument("--workers", type=workers, default=None,
+                   help="workers of the background job (default: cores - 1, at least 1)")
+    p.add_argument("--all-cores", action="store_true", help="give the job every core (workers = cores)")
+    p.add_argument("--sigma", type=sigma, default=2.0, help="standard deviation of the Gaussian blur, in pixels")
+    p.add_argument("--engine", choices=("pillow", "pure"), default="pillow",
+                   help="Pillow (releases the GIL) or a pure-Python blur (holds it: the GIL's effect)")
+    p.add_argument("--headless", action="store_true", help="accepted for the Rust flags' sake: always headless")
+    p.add_argument("--start-ms", type=millis, default=300, help="when the start button is clicked, in ms")
+    p.add_argument("--click-every-ms", type=bounded(10, 10_000), default=100, help="click the probe every this many ms")
+    p.add_argument("--tail-ms", type=millis, default=500, help="keep drawing this long after the job has ended")
+    p.add_argument("--close-at-ms", type=millis, default=None, help="close the app at this time (mid-job: workers stop)")
+    p.add_argument("--max-seconds", type=bounded(1, 3600), default=300, help="the longest a session may last")
+
     p = sub.add_parser("compare", help="how far two results are apart: matrix FILE1 FILE2 | images DIR1 DIR2")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON object on stdout")
     p.add_argument("what", choices=("matrix", "images"))
@@ -332,6 +349,7 @@ def main(argv=None) -> int:
             "crawl": "crawl",
             "db": "db",
             "pipeline": "pipeline",
+            "gui": "gui",
         }[args.command]
         summary = __import__(f"chapter.{module}", fromlist=["run"]).run(args)
         return exit_status(summary)

@@ -7,7 +7,8 @@
 //!   [`load`] the bytes, [`transform`] them (decode, Gaussian blur, resize to half size,
 //!   grayscale, encode PNG), [`save`] the result in `--out` under a temporary name and rename it
 //!   when complete. Only the computing holds the emulated GIL (`threading --gil`), as CPython
-//!   releases the real one during file I/O.
+//!   releases the real one during file I/O; between its stages it may hand the GIL over to a
+//!   thread that asked (`gil::checkpoint`, every 5 ms as CPython's switch interval).
 //! - The digest covers each output's SHA-256 in input order ([`summarise`]), so every model
 //!   that produces the same bytes prints the same digest.
 //! - The PNG encoder's settings are fixed ([`encode_png`]): the same pixels always give the
@@ -53,7 +54,7 @@ pub struct ImagesArgs {
     pub keep_going: bool,
 }
 
-fn sigma(s: &str) -> Result<f32, String> {
+pub(crate) fn sigma(s: &str) -> Result<f32, String> {
     let v: f32 = s
         .trim()
         .parse()
@@ -304,18 +305,24 @@ pub fn decode(name: &Path, png: &[u8]) -> Result<DynamicImage> {
 /// Stage 2, the CPU-bound part: decode, Gaussian blur, half size, grayscale, encode PNG.
 /// `name` only labels errors.
 pub fn transform(name: &Path, png: &[u8], sigma: f32) -> Result<Vec<u8>> {
+    // Between the stages, a thread behind the emulated GIL hands it over if another asked
+    // (`gil::checkpoint`); each stage is one call into the `image` crate, the finest cut.
     let img = decode(name, png)?;
+    gil::checkpoint();
     let blurred = img.blur(sigma);
+    gil::checkpoint();
     let half = blurred.resize_exact(
         (img.width() / 2).max(1),
         (img.height() / 2).max(1),
         FilterType::Triangle,
     );
+    gil::checkpoint();
     let gray = match half.grayscale() {
         // Alpha is dropped: the output is plain 8-bit gray whatever the input held.
         DynamicImage::ImageLuma8(g) => g,
         other => other.to_luma8(),
     };
+    gil::checkpoint();
     encode_png(
         gray.as_raw(),
         gray.width(),

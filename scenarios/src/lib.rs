@@ -22,6 +22,8 @@
 //! - the web crawl: pages parsed, robots.txt obeyed, hosts kept to their limit ([`crawl`]);
 //! - the chat servers' protocol and what they share beside it: how they listen and stop, the
 //!   list of clients with a bounded queue each, what they count ([`chat`]);
+//! - the responsive-GUI scenario: an egui app, its headless 60 Hz frame clock and its
+//!   figures, and the window behind the `window` feature ([`gui`]);
 //! - the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
 //!   start ([`thread_budget`]).
 //!
@@ -42,6 +44,7 @@ pub mod fetch;
 pub mod files;
 pub mod frame;
 pub mod gil;
+pub mod gui;
 pub mod images;
 pub mod job;
 pub mod matrix;

@@ -16,6 +16,7 @@
 //! cargo run -p serial -- chat-server     # a chat server that serves one client at a time
 //! cargo run --release -p serial -- pipeline --url http://127.0.0.1:8000   # serve --images DIR first
 //! cargo run --release -p serial -- crawl --url http://127.0.0.2:8100/   # start `decision-table site` first
+//! cargo run --release -p serial -- gui data/gui-images --headless   # a GUI frozen by its job
 //! cargo run -p serial -- --help
 //! ```
 
@@ -25,6 +26,7 @@ use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::db::DbArgs;
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
+use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
@@ -36,6 +38,7 @@ mod chat_server;
 mod db;
 mod crawl;
 mod downloads;
+mod gui;
 mod images;
 mod matrix;
 mod pipeline;
@@ -83,6 +86,8 @@ enum Command {
     Pipeline(PipelineArgs),
     /// Crawl the local site breadth-first, one page at a time: fetch, parse, extract, follow
     Crawl(scenarios::crawl::CrawlArgs),
+    /// A GUI whose button runs the images job inside the frame: the interface freezes (headless without a display)
+    Gui(GuiArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Pipeline(args) => pipeline::run(&args),
         Command::Crawl(args) => crawl::run(&args),
+        Command::Gui(args) => gui::run(&args),
     };
     scenarios::contract::exit(result)
 }

@@ -18,12 +18,14 @@
 //!   against a binary.
 //! - [`pg`]: a throw-away PostgreSQL per test; [`db`]: the `db` scenario's databases, tables
 //!   and reference digests.
+//! - [`gui`]: the gui scenario's inputs, session arguments and what a session left behind.
 
 pub mod bigfile;
 pub mod chat;
 pub mod cpu;
 pub mod db;
 pub mod crawl;
+pub mod gui;
 pub mod hostile;
 pub mod io;
 pub mod pipeline;

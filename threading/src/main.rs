@@ -17,6 +17,7 @@
 //! cargo run --release -p threading -- crawl --url http://127.0.0.2:8100/ --workers 16 [--gil]   # start `decision-table site` first
 //! cargo run -p threading -- spawn        # 10,000 sleeping threads: time and memory per thread
 //! cargo run --release -p threading -- pipeline --url http://127.0.0.1:8000 [--apart]   # serve --images DIR first
+//! cargo run --release -p threading -- gui data/gui-images --headless [--gil]   # a GUI with its job on threads
 //! cargo run -p threading -- --help
 //! ```
 
@@ -26,6 +27,7 @@ use scenarios::chat::ChatServerArgs;
 use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::db::DbArgs;
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
+use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
@@ -37,6 +39,7 @@ mod chat_server;
 mod db;
 mod crawl;
 mod downloads;
+mod gui;
 mod images;
 mod matrix;
 mod pipeline;
@@ -139,6 +142,13 @@ enum Command {
         #[command(flatten)]
         gil: GilArgs,
     },
+    /// A GUI whose images job runs on worker threads; --gil emulates CPython's GIL, switching every 5 ms
+    Gui {
+        #[command(flatten)]
+        args: GuiArgs,
+        #[command(flatten)]
+        gil: GilArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -173,6 +183,10 @@ fn main() -> ExitCode {
         Command::Crawl { args, gil } => {
             gil.apply();
             crawl::run(&args)
+        }
+        Command::Gui { args, gil } => {
+            gil.apply();
+            gui::run(&args)
         }
     };
     scenarios::contract::exit(result)

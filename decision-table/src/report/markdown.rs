@@ -52,6 +52,9 @@ fn figures(e: &Entry) -> String {
     if let Some(t) = num("ticker_max_late_ms") {
         out.push(format!("event loop stalled {t:.0} ms"));
     }
+    if let Some(f) = super::gui::figures(e) {
+        out.push(f);
+    }
     if out.is_empty() {
         "–".into()
     } else {
@@ -343,6 +346,9 @@ pub fn render(report: &Report, chart_dir: &str) -> String {
     for s in &report.scenarios {
         let _ = writeln!(out, "## {}\n", s.name);
         let _ = writeln!(out, "![{} chart]({chart_dir}/{}.svg)\n", s.name, s.name);
+        if s.name == super::gui::SCENARIO {
+            out.push_str(&super::gui::section(chart_dir));
+        }
         for (i, language) in s.languages().into_iter().enumerate() {
             if i > 0 {
                 out.push('\n');

@@ -22,12 +22,14 @@
 //!
 //! This module reads the folder and writes the files; the parts live beside it:
 //! [`hyperfine`] (the exports, both layouts), [`run`] (what was measured), [`verdict`] (the
-//! chapter's rows against the measurements), [`markdown`] and [`chart`].
+//! chapter's rows against the measurements), [`markdown`] and [`chart`]; [`gui`] is the gui
+//! scenario's own (its frame-interval chart, and its verdict on frames rather than time).
 //!
 //! `cargo run -p decision-table -- report results`
 
 pub mod chart;
 pub mod curves;
+pub mod gui;
 pub mod hyperfine;
 pub mod lines;
 pub mod markdown;
@@ -46,7 +48,7 @@ use scenarios::files::write_atomically;
 use std::path::{Path, PathBuf};
 
 /// The order scenarios appear in: the chapter's examples first, then the decision table's jobs.
-const ORDER: [&str; 9] = [
+const ORDER: [&str; 10] = [
     "cakes",
     "workers",
     "queue",
@@ -56,6 +58,7 @@ const ORDER: [&str; 9] = [
     "downloads",
     "requests",
     "chat",
+    "gui",
 ];
 
 /// Read a results folder.
@@ -194,6 +197,9 @@ pub fn write(dir: &Path) -> Result<PathBuf> {
         .with_context(|| format!("cannot create {}", charts.display()))?;
     for s in &report.scenarios {
         chart::chart(s, &charts.join(format!("{}.svg", s.name)))?;
+        if s.name == gui::SCENARIO {
+            gui::chart(s, &charts.join("gui-frames.svg"))?;
+        }
     }
     curves::write_charts(&report.sweeps, &charts)?;
     let path = dir.join("REPORT.md");

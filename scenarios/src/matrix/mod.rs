@@ -231,10 +231,14 @@ pub fn block(a: &Path, b: &Matrix, rows: Rows) -> Result<Block> {
         let started = std::time::Instant::now();
         let c = multiply_rows(&a_rows, b);
         let kernel_s = started.elapsed().as_secs_f64();
+        // Where a thread behind the emulated GIL may hand it over (never inside the timed
+        // kernel, so `kernel_s` never counts a wait for the lock).
+        gil::checkpoint();
         let mut bytes = Vec::with_capacity(b.cols * 8);
         let row_hashes = c
             .chunks_exact(b.cols)
             .map(|row| {
+                gil::checkpoint();
                 bytes.clear();
                 bytes.extend(row.iter().flat_map(|x| x.to_le_bytes()));
                 sha256(&bytes)
