@@ -12,6 +12,7 @@
 //! cargo run --release -p asyncio -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p asyncio -- chat-server    # a chat server with two tasks per client
 //! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
+//! cargo run --release -p asyncio -- train  # SGD on Fashion-MNIST, shards on spawn_blocking
 //! cargo run -p asyncio -- --help
 //! ```
 
@@ -22,6 +23,7 @@ use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use scenarios::spawn::SpawnArgs;
+use scenarios::train::TrainArgs;
 use std::process::ExitCode;
 
 mod cakes;
@@ -34,6 +36,7 @@ mod queue;
 mod requests;
 mod spawn;
 mod ticker;
+mod train;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -90,6 +93,8 @@ enum Command {
     ChatServer(ChatServerArgs),
     /// Start N sleeping tasks on one thread and join them: time to start and finish, memory per task
     Spawn(SpawnArgs),
+    /// Machine-learning training: SGD on Fashion-MNIST, each step's shards on spawn_blocking
+    Train(TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +113,7 @@ fn main() -> ExitCode {
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
+        Command::Train(args) => train::run(&args),
     };
     scenarios::contract::exit(result)
 }

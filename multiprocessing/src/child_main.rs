@@ -15,6 +15,7 @@ use scenarios::frame::{read_frame, write_frame};
 use scenarios::images::ProcessImage;
 use scenarios::job::Job;
 use scenarios::matrix::MultiplyRows;
+use scenarios::train::TrainJob;
 use scenarios::{console, usage};
 use std::io::{BufReader, BufWriter, Write};
 
@@ -48,6 +49,7 @@ fn runner_for(name: &str, settings: &[u8]) -> Result<Box<dyn Runner>> {
         ProcessImage::NAME => typed::<ProcessImage>(settings),
         Download::NAME => typed::<Download>(settings),
         FetchItem::NAME => typed::<FetchItem>(settings),
+        TrainJob::NAME => typed::<TrainJob>(settings),
         other => bail!("this worker knows no job called '{other}'"),
     }
 }

@@ -12,6 +12,7 @@
 //! cargo run --release -p multiprocessing -- downloads --url http://127.0.0.1:8000 --workers 8   # start `decision-table serve` first
 //! cargo run --release -p multiprocessing -- requests --url http://127.0.0.1:8000 --workers 100
 //! cargo run -p multiprocessing -- chat-server     # a chat server with a process per client
+//! cargo run --release -p multiprocessing -- train # SGD on Fashion-MNIST, gradients over pipes
 //! cargo run -p multiprocessing -- --help
 //! ```
 
@@ -21,6 +22,7 @@ use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
+use scenarios::train::TrainArgs;
 use std::process::ExitCode;
 
 mod cakes;
@@ -36,6 +38,7 @@ mod matrix;
 mod pool;
 mod queue;
 mod requests;
+mod train;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -91,6 +94,13 @@ enum Command {
     },
     /// A line-based chat server: a child process per client, the parent relaying between them
     ChatServer(ChatServerArgs),
+    /// Machine-learning training: SGD on Fashion-MNIST; worker processes hold the data, gradients come back over pipes
+    Train {
+        #[command(flatten)]
+        args: TrainArgs,
+        #[command(flatten)]
+        pool: train::TrainPoolArgs,
+    },
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
@@ -119,6 +129,7 @@ fn main() -> ExitCode {
             engine.check().and_then(|()| images::run(&args, &engine))
         }
         Command::ChatServer(args) => chat_server::run(&args),
+        Command::Train { args, pool } => train::run(&args, &pool),
         Command::ChatChild => {
             return match chat_child::run() {
                 Ok(()) => ExitCode::SUCCESS,

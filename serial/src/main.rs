@@ -12,6 +12,7 @@
 //! cargo run --release -p serial -- downloads --url http://127.0.0.1:8000   # start `decision-table serve` first
 //! cargo run --release -p serial -- requests --url http://127.0.0.1:8000
 //! cargo run -p serial -- chat-server     # a chat server that serves one client at a time
+//! cargo run --release -p serial -- train  # SGD on Fashion-MNIST (apt-get install dataset-fashion-mnist)
 //! cargo run -p serial -- --help
 //! ```
 
@@ -21,6 +22,7 @@ use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
+use scenarios::train::TrainArgs;
 use std::process::ExitCode;
 
 mod cakes;
@@ -31,6 +33,7 @@ mod matrix;
 mod pool;
 mod queue;
 mod requests;
+mod train;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -64,6 +67,8 @@ enum Command {
     Requests(RequestsArgs),
     /// A line-based chat server that serves one client at a time; the others wait their turn
     ChatServer(ChatServerArgs),
+    /// Machine-learning training: SGD on Fashion-MNIST, every shard of every batch in turn (run with --release)
+    Train(TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
         Command::Downloads(args) => downloads::run(&args),
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
+        Command::Train(args) => train::run(&args),
     };
     scenarios::contract::exit(result)
 }

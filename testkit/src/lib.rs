@@ -10,6 +10,8 @@
 //!   input run against a binary.
 //! - [`procs`]: whether a process is alive, its children, waiting for them.
 //! - [`chat`]: the chat servers' shared checks.
+//! - [`train`]: small data sets for `train` with their reference digest, and the real one
+//!   where it is installed.
 
 pub mod chat;
 pub mod cpu;
@@ -17,3 +19,4 @@ pub mod hostile;
 pub mod io;
 pub mod procs;
 pub mod run;
+pub mod train;

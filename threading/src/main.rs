@@ -13,6 +13,7 @@
 //! cargo run --release -p threading -- requests --url http://127.0.0.1:8000 --workers 1000
 //! cargo run -p threading -- chat-server  # a chat server with two threads per client
 //! cargo run -p threading -- spawn        # 10,000 sleeping threads: time and memory per thread
+//! cargo run --release -p threading -- train [--hogwild]   # SGD on Fashion-MNIST on threads
 //! cargo run -p threading -- --help
 //! ```
 
@@ -22,6 +23,7 @@ use scenarios::cli::{CakesArgs, Common, QueueArgs, WorkersArgs};
 use scenarios::fetch::{DownloadsArgs, RequestsArgs};
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
+use scenarios::train::TrainArgs;
 use std::process::ExitCode;
 
 mod cakes;
@@ -34,6 +36,7 @@ mod queue;
 mod race;
 mod requests;
 mod spawn;
+mod train;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -97,6 +100,15 @@ enum Command {
     ChatServer(ChatServerArgs),
     /// Start N sleeping threads and join them: time to start, time to finish, memory per thread
     Spawn(spawn::ThreadSpawnArgs),
+    /// Machine-learning training: SGD on Fashion-MNIST, shards on threads; --hogwild, --gil
+    Train {
+        #[command(flatten)]
+        args: TrainArgs,
+        #[command(flatten)]
+        hogwild: train::HogwildArgs,
+        #[command(flatten)]
+        gil: GilArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -122,6 +134,10 @@ fn main() -> ExitCode {
         Command::Requests(args) => requests::run(&args),
         Command::ChatServer(args) => chat_server::run(&args),
         Command::Spawn(args) => spawn::run(&args),
+        Command::Train { args, hogwild, gil } => {
+            gil.apply();
+            train::run(&args, hogwild)
+        }
     };
     scenarios::contract::exit(result)
 }
