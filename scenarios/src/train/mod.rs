@@ -752,6 +752,8 @@ mod tests {
         assert_eq!(sorted, (0..1000).collect::<Vec<u32>>());
         assert_ne!(a, shuffle(1000, 7, 1));
         assert_eq!(a, shuffle(1000, 7, 0));
+        // The Python twin's test checks the same order: both languages see the same batches.
+        assert_eq!(shuffle(10, 42, 0), [9, 0, 3, 2, 4, 1, 5, 8, 6, 7]);
     }
 
     #[test]

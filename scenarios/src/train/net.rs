@@ -358,6 +358,22 @@ mod tests {
     }
 
     #[test]
+    fn init_is_the_known_stream() {
+        // The same constant is checked by the Python twin's test
+        // (`test_the_initial_weights_are_rusts_bit_for_bit`): both languages start from these
+        // bytes.
+        let net = Net {
+            inputs: 784,
+            hidden: 128,
+        };
+        let bytes: Vec<u8> = net.init(42).iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert_eq!(
+            crate::digest::hex(&crate::digest::sha256(&bytes)),
+            "2a911f30af9b7a3784a9c9484ceeaf28659b9bfa044d4078d28192adcbe26c0a"
+        );
+    }
+
+    #[test]
     fn sums_run_in_shard_order() {
         let total = sum_in_order([vec![1e8f32], vec![1.0], vec![-1e8]]).unwrap();
         // (1e8 + 1) rounds to 1e8 in f32, so the order shows.
