@@ -115,7 +115,7 @@ pub const ROWS: [Row; 10] = [
         job: "Machine-learning training",
         chapter_choice: &[Model::Multiprocessing],
         why: "CPU-bound; use every core",
-        scenario: None,
+        scenario: Some("train"),
     },
     Row {
         job: "Chat server",

@@ -23,7 +23,7 @@ const ROW_H: u32 = 30;
 /// Room left of the bars for names like `python-multiprocessing-rayon`.
 const NAME_W: u32 = 220;
 
-fn colour(model: Option<Model>) -> RGBColor {
+pub(super) fn colour(model: Option<Model>) -> RGBColor {
     match model {
         Some(Model::Serial) => RGBColor(120, 120, 120),
         Some(Model::Threading) => RGBColor(31, 119, 180),

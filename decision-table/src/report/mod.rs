@@ -22,7 +22,8 @@
 //!
 //! This module reads the folder and writes the files; the parts live beside it:
 //! [`hyperfine`] (the exports, both layouts), [`run`] (what was measured), [`verdict`] (the
-//! chapter's rows against the measurements), [`markdown`] and [`chart`].
+//! chapter's rows against the measurements), [`markdown`] and [`chart`], and [`training`] (the
+//! train scenario's throughput, accuracy and chart).
 //!
 //! `cargo run -p decision-table -- report results`
 
@@ -30,6 +31,7 @@ pub mod chart;
 pub mod hyperfine;
 pub mod markdown;
 pub mod run;
+pub mod training;
 pub mod verdict;
 
 pub use run::{Entry, Language, Meta, Report, Scenario};
@@ -172,6 +174,10 @@ pub fn write(dir: &Path) -> Result<PathBuf> {
         .with_context(|| format!("cannot create {}", charts.display()))?;
     for s in &report.scenarios {
         chart::chart(s, &charts.join(format!("{}.svg", s.name)))?;
+        // Training is judged by its throughput and accuracy too: a chart of its own.
+        if s.name == training::SCENARIO {
+            training::chart(s, &charts.join(training::CHART))?;
+        }
     }
     let path = dir.join("REPORT.md");
     write_atomically(&path, markdown::render(&report, "charts").as_bytes())?;
