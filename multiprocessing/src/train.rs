@@ -39,6 +39,11 @@ use std::sync::Arc;
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
+/// How much the pipes to and from a worker hold: a step's weights or gradients (400 KiB for
+/// the MLP, 1.6 MiB for its four shards) then cross in a few writes, not one per 64 KiB.
+/// Linux lets anyone ask for up to 1 MiB (`fs.pipe-max-size`).
+const PIPE_BYTES: usize = 1 << 20;
+
 /// The flags of `train` in this crate.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrainPoolArgs {
@@ -309,6 +314,7 @@ fn drive(
                     .and_then(|mut w| w.start(TrainJob::NAME, settings.to_vec()).map(|()| w));
                 match started {
                     Ok(w) => {
+                        w.widen_pipes(PIPE_BYTES);
                         let _ = reports.send(Report::Started(k, w.pid()));
                         w
                     }
