@@ -17,6 +17,7 @@
 //! cargo run -p asyncio -- spawn          # 10,000 sleeping tasks: time and memory per task
 //! cargo run --release -p asyncio -- pipeline --url http://127.0.0.1:8000 [--variant blocking]   # serve --images DIR first
 //! cargo run --release -p asyncio -- gui data/gui-images --headless   # a GUI beside tokio, spawn_blocking
+//! cargo run --release -p asyncio -- train  # SGD on Fashion-MNIST, shards on spawn_blocking
 //! cargo run -p asyncio -- --help
 //! ```
 
@@ -31,6 +32,7 @@ use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
 use scenarios::spawn::SpawnArgs;
+use scenarios::train::TrainArgs;
 use std::process::ExitCode;
 
 mod bigfile;
@@ -48,6 +50,7 @@ mod queue;
 mod requests;
 mod spawn;
 mod ticker;
+mod train;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -134,6 +137,8 @@ enum Command {
     },
     /// A GUI beside a tokio runtime whose tasks hand the images job to spawn_blocking
     Gui(GuiArgs),
+    /// Machine-learning training: SGD on Fashion-MNIST, each step's shards on spawn_blocking
+    Train(TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -157,6 +162,7 @@ fn main() -> ExitCode {
         Command::Pipeline { args, cpu } => pipeline::run(&args, &cpu),
         Command::Crawl { args, cpu } => crawl::run(&args, &cpu),
         Command::Gui(args) => gui::run(&args),
+        Command::Train(args) => train::run(&args),
     };
     scenarios::contract::exit(result)
 }

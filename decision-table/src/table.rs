@@ -117,7 +117,7 @@ pub const ROWS: [Row; 11] = [
         job: "Machine-learning training",
         chapter_choice: &[Model::Multiprocessing],
         why: "CPU-bound; use every core",
-        scenario: None,
+        scenario: Some("train"),
     },
     Row {
         job: "Chat server",

@@ -181,6 +181,21 @@ impl ChildProcess {
         self.child.id()
     }
 
+    /// Let the pipes to and from this worker hold `bytes` each (Linux's default is 64 KiB),
+    /// for messages of megabytes (the weights and gradients of `train`): one write then fills
+    /// the pipe without waiting for the reader to drain it 64 KiB at a time. Best effort: a
+    /// kernel that refuses (`fs.pipe-max-size`) leaves the default, which is only slower.
+    pub fn widen_pipes(&self, bytes: usize) {
+        use nix::fcntl::{FcntlArg, fcntl};
+        let size = i32::try_from(bytes).unwrap_or(i32::MAX);
+        if let Some(w) = &self.stdin {
+            let _ = fcntl(w.get_ref(), FcntlArg::F_SETPIPE_SZ(size));
+        }
+        if let Some(r) = &self.stdout {
+            let _ = fcntl(r.get_ref(), FcntlArg::F_SETPIPE_SZ(size));
+        }
+    }
+
     /// Hand the child the job its items are for (already serialised: a pool serialises a job
     /// once for all its workers).
     pub fn start(&mut self, job: &str, settings: Vec<u8>) -> Result<()> {

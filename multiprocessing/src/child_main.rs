@@ -18,6 +18,7 @@ use scenarios::images::ProcessImage;
 use scenarios::job::Job;
 use scenarios::matrix::MultiplyRows;
 use scenarios::pipeline::ProcessArrived;
+use scenarios::train::TrainJob;
 use scenarios::{console, usage};
 use std::io::{BufReader, BufWriter, Write};
 
@@ -57,6 +58,7 @@ fn runner_for(name: &str, settings: &[u8]) -> Result<Box<dyn Runner>> {
         scenarios::crawl::blocking::FetchPages::NAME => {
             typed::<scenarios::crawl::blocking::FetchPages>(settings)
         }
+        TrainJob::NAME => typed::<TrainJob>(settings),
         other => bail!("this worker knows no job called '{other}'"),
     }
 }

@@ -17,6 +17,7 @@
 //! cargo run --release -p multiprocessing -- pipeline --url http://127.0.0.1:8000   # serve --images DIR first
 //! cargo run --release -p multiprocessing -- crawl --url http://127.0.0.2:8100/ --workers 16   # start `decision-table site` first
 //! cargo run --release -p multiprocessing -- gui data/gui-images --headless   # a GUI with its job in processes
+//! cargo run --release -p multiprocessing -- train # SGD on Fashion-MNIST, gradients over pipes
 //! cargo run -p multiprocessing -- --help
 //! ```
 
@@ -30,6 +31,7 @@ use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
+use scenarios::train::TrainArgs;
 use std::process::ExitCode;
 
 mod bigfile;
@@ -50,6 +52,7 @@ mod pipeline;
 mod pool;
 mod queue;
 mod requests;
+mod train;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -135,6 +138,13 @@ enum Command {
     },
     /// A GUI whose images job runs in worker processes, progress in frames over their pipes
     Gui(GuiArgs),
+    /// Machine-learning training: SGD on Fashion-MNIST; worker processes hold the data, gradients come back over pipes
+    Train {
+        #[command(flatten)]
+        args: TrainArgs,
+        #[command(flatten)]
+        pool: train::TrainPoolArgs,
+    },
     /// Serve tasks from the parent process (started by this program, not by people)
     #[command(hide = true)]
     Worker,
@@ -168,6 +178,7 @@ fn main() -> ExitCode {
         Command::Pipeline { args, pool } => pipeline::run(&args, &pool),
         Command::Crawl { args, pool } => crawl::run(&args, &pool),
         Command::Gui(args) => gui::run(&args),
+        Command::Train { args, pool } => train::run(&args, &pool),
         Command::ChatChild => {
             return match chat_child::run() {
                 Ok(()) => ExitCode::SUCCESS,

@@ -92,6 +92,19 @@ def _wrap(fn):
 workers = bounded(1, 10_000)
 
 
+def number_in(lo, hi):
+    def parse(s):
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{s}' is not a number") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{v:g} is out of range: use {lo:g} to {hi:g}")
+        return v
+
+    return parse
+
+
 def cores():
     try:
         return len(os.sched_getaffinity(0))
@@ -267,6 +280,31 @@ def build_parser():
     p.add_argument("--variant", choices=("run_in_executor", "blocking"), default=None,
                    help="asyncio: parse on a thread (run_in_executor, the default) or on the event loop (blocking)")
     p.add_argument("--stall-timeout-s", type=seconds, default=600.0, help=argparse.SUPPRESS)
+    # The machine-learning training row (chapter/train.py): the Rust `train` flags, and the
+    # worker processes' respawns.
+    p = sub.add_parser("train", help="machine-learning training: SGD on Fashion-MNIST (numpy), data-parallel")
+    _common(p)
+    _pooled(p)
+    p.add_argument("--data", default="/usr/share/datasets/fashion-mnist",
+                   help="the folder holding Fashion-MNIST's four IDX files (Debian: dataset-fashion-mnist)")
+    p.add_argument("--workers", type=workers, default=cores(), help="how many workers compute the shards (default: cores)")
+    p.add_argument("--epochs", type=bounded(1, 1000), default=5, help="passes over the training set")
+    p.add_argument("--batch", type=bounded(1, 65_536), default=128, help="samples per SGD step")
+    p.add_argument("--shards", type=bounded(1, 1024), default=4,
+                   help="pieces each batch is cut into, by position, whatever --workers is")
+    p.add_argument("--hidden", type=bounded(0, 4096), default=128, help="units of the hidden layer; 0: softmax regression")
+    p.add_argument("--lr", type=number_in(1e-6, 10.0), default=0.1,
+                   help="the learning rate at the start; it falls linearly to 0 at the end")
+    p.add_argument("--momentum", type=number_in(0.0, 0.999), default=0.9, help="momentum of the SGD steps")
+    p.add_argument("--seed", type=bounded(0, 2**64 - 1), default=42, help="seed of the initial weights and the shuffles")
+    p.add_argument("--train-limit", type=bounded(1, 10_000_000), default=None, help="train on the first N images only")
+    p.add_argument("--test-limit", type=bounded(1, 10_000_000), default=None, help="evaluate on the first N test images only")
+    p.add_argument("--target", type=number_in(0.0, 1.0), default=0.85, help="the test accuracy whose first crossing is timed")
+    p.add_argument("--evals-per-epoch", type=bounded(1, 100), default=2, help="evaluations of the test set per epoch")
+    p.add_argument("--respawns", type=bounded(0, 1000), default=3,
+                   help="with --model multiprocessing: dead or stuck workers replaced before the run fails")
+    p.add_argument("--blas-threads", type=bounded(0, 256), default=1,
+                   help="BLAS threads per worker (default 1; 0 leaves BLAS alone)")
 
     from chapter.chat import DEFAULT_ADDR, socket_addr
 
@@ -350,6 +388,7 @@ def main(argv=None) -> int:
             "db": "db",
             "pipeline": "pipeline",
             "gui": "gui",
+            "train": "train",
         }[args.command]
         summary = __import__(f"chapter.{module}", fromlist=["run"]).run(args)
         return exit_status(summary)

@@ -25,7 +25,9 @@
 //! - the responsive-GUI scenario: an egui app, its headless 60 Hz frame clock and its
 //!   figures, and the window behind the `window` feature ([`gui`]);
 //! - the measuring behind `spawn` ([`spawn`]) and the count of threads a process may still
-//!   start ([`thread_budget`]).
+//!   start ([`thread_budget`]);
+//! - machine-learning training: Fashion-MNIST, its IDX files, a small classifier and
+//!   data-parallel SGD ([`train`]).
 //!
 //! The tools that only the harness and the tests need (the HTTP server, the chat load client,
 //! the report and its charts) live in the `decision-table` crate, so none of their weight is in
@@ -54,6 +56,8 @@ pub mod progress;
 pub mod rng;
 pub mod spawn;
 pub mod thread_budget;
+// The machine-learning training row: Fashion-MNIST, synchronous data-parallel SGD, Hogwild.
+pub mod train;
 pub mod usage;
 pub mod wire;
 

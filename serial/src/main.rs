@@ -17,6 +17,7 @@
 //! cargo run --release -p serial -- pipeline --url http://127.0.0.1:8000   # serve --images DIR first
 //! cargo run --release -p serial -- crawl --url http://127.0.0.2:8100/   # start `decision-table site` first
 //! cargo run --release -p serial -- gui data/gui-images --headless   # a GUI frozen by its job
+//! cargo run --release -p serial -- train  # SGD on Fashion-MNIST (apt-get install dataset-fashion-mnist)
 //! cargo run -p serial -- --help
 //! ```
 
@@ -30,6 +31,7 @@ use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
+use scenarios::train::TrainArgs;
 use std::process::ExitCode;
 
 mod bigfile;
@@ -45,6 +47,7 @@ mod pipeline;
 mod pool;
 mod queue;
 mod requests;
+mod train;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -88,6 +91,8 @@ enum Command {
     Crawl(scenarios::crawl::CrawlArgs),
     /// A GUI whose button runs the images job inside the frame: the interface freezes (headless without a display)
     Gui(GuiArgs),
+    /// Machine-learning training: SGD on Fashion-MNIST, every shard of every batch in turn (run with --release)
+    Train(TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +112,7 @@ fn main() -> ExitCode {
         Command::Pipeline(args) => pipeline::run(&args),
         Command::Crawl(args) => crawl::run(&args),
         Command::Gui(args) => gui::run(&args),
+        Command::Train(args) => train::run(&args),
     };
     scenarios::contract::exit(result)
 }

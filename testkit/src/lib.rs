@@ -19,6 +19,8 @@
 //! - [`pg`]: a throw-away PostgreSQL per test; [`db`]: the `db` scenario's databases, tables
 //!   and reference digests.
 //! - [`gui`]: the gui scenario's inputs, session arguments and what a session left behind.
+//! - [`train`]: small data sets for `train` with their reference digest, and the real one
+//!   where it is installed.
 
 pub mod bigfile;
 pub mod chat;
@@ -32,3 +34,4 @@ pub mod pipeline;
 pub mod pg;
 pub mod procs;
 pub mod run;
+pub mod train;

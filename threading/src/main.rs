@@ -18,6 +18,7 @@
 //! cargo run -p threading -- spawn        # 10,000 sleeping threads: time and memory per thread
 //! cargo run --release -p threading -- pipeline --url http://127.0.0.1:8000 [--apart]   # serve --images DIR first
 //! cargo run --release -p threading -- gui data/gui-images --headless [--gil]   # a GUI with its job on threads
+//! cargo run --release -p threading -- train [--hogwild]   # SGD on Fashion-MNIST on threads
 //! cargo run -p threading -- --help
 //! ```
 
@@ -31,6 +32,7 @@ use scenarios::gui::GuiArgs;
 use scenarios::images::ImagesArgs;
 use scenarios::matrix::MatrixArgs;
 use scenarios::pipeline::PipelineArgs;
+use scenarios::train::TrainArgs;
 use std::process::ExitCode;
 
 mod bigfile;
@@ -48,6 +50,7 @@ mod queue;
 mod race;
 mod requests;
 mod spawn;
+mod train;
 mod workers;
 
 /// The name this crate reports as `model` in every summary.
@@ -149,6 +152,15 @@ enum Command {
         #[command(flatten)]
         gil: GilArgs,
     },
+    /// Machine-learning training: SGD on Fashion-MNIST, shards on threads; --hogwild, --gil
+    Train {
+        #[command(flatten)]
+        args: TrainArgs,
+        #[command(flatten)]
+        hogwild: train::HogwildArgs,
+        #[command(flatten)]
+        gil: GilArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -187,6 +199,10 @@ fn main() -> ExitCode {
         Command::Gui { args, gil } => {
             gil.apply();
             gui::run(&args)
+        }
+        Command::Train { args, hogwild, gil } => {
+            gil.apply();
+            train::run(&args, hogwild)
         }
     };
     scenarios::contract::exit(result)

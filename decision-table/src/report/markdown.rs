@@ -55,6 +55,10 @@ fn figures(e: &Entry) -> String {
     if let Some(f) = super::gui::figures(e) {
         out.push(f);
     }
+    // The train scenario: how fast it learned, and how well.
+    if let (Some(r), Some(a)) = (num("samples_per_s"), num("accuracy")) {
+        out.push(format!("{r:.0} samples/s, test accuracy {a:.4}"));
+    }
     if out.is_empty() {
         "–".into()
     } else {
@@ -143,6 +147,10 @@ pub fn scenario_table(s: &Scenario, language: Language, cores: usize) -> String 
             _ => "–".into(),
         };
         let digest = match (&e.summary, reference) {
+            // Hogwild: a digest, but of a result no other run will reproduce.
+            (Some(x), _) if !Scenario::reproducible(x) => {
+                format!("not reproducible `{}`", short(&x.digest))
+            }
             (Some(x), Some(r)) if agree.is_some() => {
                 if x.digest == r {
                     format!("✓ `{}`", short(&x.digest))
@@ -348,6 +356,9 @@ pub fn render(report: &Report, chart_dir: &str) -> String {
         let _ = writeln!(out, "![{} chart]({chart_dir}/{}.svg)\n", s.name, s.name);
         if s.name == super::gui::SCENARIO {
             out.push_str(&super::gui::section(chart_dir));
+        }
+        if s.name == super::training::SCENARIO {
+            out.push_str(&super::training::section(s, chart_dir));
         }
         for (i, language) in s.languages().into_iter().enumerate() {
             if i > 0 {

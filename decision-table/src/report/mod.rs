@@ -22,8 +22,10 @@
 //!
 //! This module reads the folder and writes the files; the parts live beside it:
 //! [`hyperfine`] (the exports, both layouts), [`run`] (what was measured), [`verdict`] (the
-//! chapter's rows against the measurements), [`markdown`] and [`chart`]; [`gui`] is the gui
-//! scenario's own (its frame-interval chart, and its verdict on frames rather than time).
+//! chapter's rows against the measurements), [`markdown`] and [`chart`] (a chart per scenario),
+//! [`sweep`] and [`curves`] (the chat-capacity and spawn sweeps); [`gui`] is the gui scenario's
+//! own (its frame-interval chart, and its verdict on frames rather than time), [`training`] the
+//! train scenario's (throughput, accuracy and their chart).
 //!
 //! `cargo run -p decision-table -- report results`
 
@@ -35,6 +37,7 @@ pub mod lines;
 pub mod markdown;
 pub mod run;
 pub mod sweep;
+pub mod training;
 pub mod verdict;
 
 pub use run::{Entry, Language, Meta, Report, Scenario};
@@ -199,6 +202,10 @@ pub fn write(dir: &Path) -> Result<PathBuf> {
         chart::chart(s, &charts.join(format!("{}.svg", s.name)))?;
         if s.name == gui::SCENARIO {
             gui::chart(s, &charts.join("gui-frames.svg"))?;
+        }
+        // Training is judged by its throughput and accuracy too: a chart of its own.
+        if s.name == training::SCENARIO {
+            training::chart(s, &charts.join(training::CHART))?;
         }
     }
     curves::write_charts(&report.sweeps, &charts)?;

@@ -288,12 +288,20 @@ impl Scenario {
         same_inputs(serial, e).then(|| serial.bench.mean / e.bench.mean)
     }
 
+    /// Does a run promise the same digest every time? Not one whose summary says
+    /// `"reproducible": false` (Hogwild's lock-free updates).
+    pub fn reproducible(summary: &Summary) -> bool {
+        summary.extra.get("reproducible") != Some(&Value::Bool(false))
+    }
+
     /// Do the summaries of a language carry one digest? `None` when there are not two to
-    /// compare.
+    /// compare. Runs that are not reproducible are left out.
     pub fn digests_agree(&self, language: Language) -> Option<bool> {
         let digests: Vec<&str> = self
             .entries_of(language)
-            .filter_map(|e| e.summary.as_ref().map(|s| s.digest.as_str()))
+            .filter_map(|e| e.summary.as_ref())
+            .filter(|s| Scenario::reproducible(s))
+            .map(|s| s.digest.as_str())
             .collect();
         (digests.len() >= 2).then(|| digests.iter().all(|d| *d == digests[0]))
     }
@@ -301,7 +309,9 @@ impl Scenario {
     /// The digest a language's entries are checked against: its first summary's.
     pub fn reference_digest(&self, language: Language) -> Option<&str> {
         self.entries_of(language)
-            .find_map(|e| e.summary.as_ref().map(|s| s.digest.as_str()))
+            .filter_map(|e| e.summary.as_ref())
+            .find(|s| Scenario::reproducible(s))
+            .map(|s| s.digest.as_str())
     }
 }
 
