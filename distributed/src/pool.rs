@@ -71,6 +71,9 @@ pub struct DriverArgs {
     /// Test fault: the task with this index kills every worker that takes it
     #[arg(long, hide = true)]
     pub poison_task: Option<u64>,
+    /// Test fault: the task with this index kills (SIGKILL) the first worker that takes it
+    #[arg(long, hide = true)]
+    pub kill_once_task: Option<u64>,
 }
 
 fn attempts(s: &str) -> Result<u32, String> {
@@ -93,6 +96,7 @@ impl Default for DriverArgs {
             claim_after_ms: 3000,
             wait_workers_s: 30,
             poison_task: None,
+            kill_once_task: None,
         }
     }
 }
@@ -444,6 +448,9 @@ impl<J: Remote> Driver<'_, J> {
         ];
         if self.args.poison_task == Some(task) {
             fields.push(("poison", b"1".to_vec()));
+        }
+        if self.args.kill_once_task == Some(task) {
+            fields.push(("kill_once", b"1".to_vec()));
         }
         redis::pipe()
             .cmd("SET")

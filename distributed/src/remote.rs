@@ -152,6 +152,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 pub trait Runner: Send {
     /// Compute one task from its encoded item and its input bytes.
     fn compute(&self, item: &[u8], input: &[u8]) -> Result<Vec<u8>>;
+    /// The item as an error message names it.
+    fn describe(&self, item: &[u8]) -> String;
 }
 
 struct Typed<J: Remote> {
@@ -162,9 +164,11 @@ struct Typed<J: Remote> {
 impl<J: Remote> Runner for Typed<J> {
     fn compute(&self, item: &[u8], input: &[u8]) -> Result<Vec<u8>> {
         let item: J::Item = decode(item)?;
-        self.job
-            .compute(&self.shared, &item, input)
-            .with_context(|| self.job.describe(&item))
+        self.job.compute(&self.shared, &item, input)
+    }
+
+    fn describe(&self, item: &[u8]) -> String {
+        decode::<J::Item>(item).map_or_else(|e| format!("an unreadable item ({e})"), |i| self.job.describe(&i))
     }
 }
 

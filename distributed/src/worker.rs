@@ -67,6 +67,9 @@ pub struct WorkerArgs {
     /// How many dead worker processes this host replaces before it gives up
     #[arg(long, default_value_t = 100, value_parser = restarts, allow_negative_numbers = true)]
     pub max_restarts: u64,
+    /// Test fault: a slow host, sleeping this many milliseconds before each task
+    #[arg(long, hide = true, default_value_t = 0, value_parser = millis)]
+    pub slow_ms: u64,
 }
 
 fn claim_ms(s: &str) -> Result<u64, String> {
@@ -192,6 +195,7 @@ fn spawn(args: &WorkerArgs, host: &str, index: usize) -> Result<Child> {
         .args(["--host", host])
         .args(["--claim-after-ms", &args.claim_after_ms.to_string()])
         .args(["--broker-wait-s", &args.broker_wait_s.to_string()])
+        .args(["--slow-ms", &args.slow_ms.to_string()])
         .env(PARENT_PID_ENV, std::process::id().to_string())
         .env("DISTRIBUTED_WORKER_INDEX", index.to_string())
         .spawn()
@@ -240,6 +244,7 @@ struct Task {
     task: u64,
     item: Vec<u8>,
     poison: bool,
+    kill_once: bool,
     attempt: u32,
 }
 
@@ -260,6 +265,7 @@ pub fn serve(args: &WorkerArgs) -> Result<()> {
         name,
         host: args.host(),
         claim_after_ms: args.claim_after_ms,
+        slow_ms: args.slow_ms,
         runs: HashMap::new(),
         current,
         script: redis::Script::new(STORE),
@@ -341,6 +347,7 @@ struct Worker {
     name: String,
     host: String,
     claim_after_ms: u64,
+    slow_ms: u64,
     runs: HashMap<String, Option<Result<RunState, String>>>,
     current: Arc<Mutex<Option<String>>>,
     script: redis::Script,
@@ -362,20 +369,21 @@ impl Worker {
             let state = self.open_run(&rk)?;
             self.runs.insert(task.run.clone(), state);
         }
-        let max_attempts = match self.runs.get(&task.run).expect("inserted above") {
+        let (max_attempts, what) = match self.runs.get(&task.run).expect("inserted above") {
             // The driver is gone (finished or dead): nobody wants this task any more.
             None => return self.drop_task(&task),
             Some(Err(why)) => {
                 let why = why.clone();
                 return self.store(&rk, &task, Err(why), (0.0, 0.0), None);
             }
-            Some(Ok(state)) => state.max_attempts,
+            Some(Ok(state)) => (state.max_attempts, state.runner.describe(&task.item)),
         };
         if task.attempt > max_attempts {
             let why = format!(
-                "task {} was given up after {max_attempts} attempts: each worker that took it died before storing a result",
+                "{what} (task {}) was given up after {max_attempts} attempts: each worker that took it died before storing a result",
                 task.task
             );
+            say!("{}: {why}", self.name);
             return self.store(&rk, &task, Err(why), (0.0, 0.0), None);
         }
         *self.current.lock().expect("no panics under the lock") = Some(task.entry.clone());
@@ -386,10 +394,11 @@ impl Worker {
             // Its result was stored by another worker (which deleted the input).
             return self.drop_task(&task);
         };
-        if task.poison {
-            // The test fault: this task kills whoever takes it.
+        // The test faults: a task that kills whoever takes it, or only its first taker.
+        if task.poison || (task.kill_once && task.attempt == 1) {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         }
+        std::thread::sleep(Duration::from_millis(self.slow_ms));
         let Some(Some(Ok(state))) = self.runs.get_mut(&task.run) else {
             unreachable!("checked above")
         };
@@ -460,6 +469,7 @@ impl Worker {
             task: entry.get("task").unwrap_or(u64::MAX),
             item: entry.get("item").unwrap_or_default(),
             poison: entry.contains_key("poison"),
+            kill_once: entry.contains_key("kill_once"),
             attempt,
             entry: entry.id,
         }

@@ -10,10 +10,13 @@
 //!   input run against a binary.
 //! - [`procs`]: whether a process is alive, its children, waiting for them.
 //! - [`chat`]: the chat servers' shared checks.
+//! - [`broker`]: a throw-away Redis for the distributed model; [`hosts`]: namespaced hosts.
 
+pub mod broker;
 pub mod chat;
 pub mod cpu;
 pub mod hostile;
+pub mod hosts;
 pub mod io;
 pub mod procs;
 pub mod run;
