@@ -294,10 +294,18 @@ start_distributed() {
     [ -n "$DIST_HOSTS_PREFIX" ] && url_there="redis://$DIST_BRIDGE:$port"
     for i in $(seq 1 $DIST_HOST_COUNT); do
         dist_on_host "$i" "$BIN/distributed" worker --broker "$url_there" --processes 1 --host "h$i"
-        [ $PYTHON = 1 ] && dist_on_host "$i" "$PY" -m chapter worker --broker "$url_there" --host "h$i"
+        if [ $PYTHON = 1 ]; then
+            dist_on_host "$i" "$PY" -m chapter worker --broker "$url_there" --processes 1 --host "h$i"
+        fi
     done
-    # One broker's ceiling, for docs/distributed.md: small commands a second.
-    redis-benchmark -p "$port" -q -n 50000 -t ping,set,get >"$OUT/work/redis-benchmark.txt" 2>&1 || true
+    # One broker's ceiling, for docs/distributed.md: small commands a second, one at a time
+    # and pipelined, and the task entry itself (once per scenario: a few seconds).
+    {
+        redis-benchmark -p "$port" --csv -n 20000 -t ping,set,get
+        redis-benchmark -p "$port" --csv -n 50000 -P 16 -t set,get
+        redis-benchmark -p "$port" --csv -n 20000 XADD dt:bench '*' run r task 1
+        redis-cli -p "$port" DEL dt:bench
+    } >"$OUT/work/redis-benchmark.csv" 2>&1 || true
 }
 
 # dist_on_host I COMMAND...: a worker on host I (in its namespace, or here), stopped with the scenario.

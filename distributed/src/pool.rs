@@ -172,7 +172,9 @@ impl Pool {
             m: Measures::default(),
         };
         let tasks = items.len();
-        let result = driver.open().and_then(|()| driver.drive(items, self.on_error));
+        let result = driver
+            .open()
+            .and_then(|()| driver.drive(items, self.on_error));
         // Whatever happened, the run's keys go (a broker that went away has none left).
         driver.close(tasks);
         let outcomes = result.map_err(|e| e.context(format!("the broker at {url}")))?;
@@ -381,7 +383,9 @@ impl<J: Remote> Driver<'_, J> {
                 .with_context(|| lost_broker(settled, n))?;
             for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
                 last_notice = entry.id.clone();
-                let Some(task) = entry.get::<u64>("task") else { continue };
+                let Some(task) = entry.get::<u64>("task") else {
+                    continue;
+                };
                 let Some(flight) = flying.remove(&task) else {
                     // Stored once by design (HSETNX): a second notice would be a bug here.
                     self.m.duplicates += 1;
@@ -389,7 +393,9 @@ impl<J: Remote> Driver<'_, J> {
                 };
                 flying_bytes -= flight.bytes;
                 let started = Instant::now();
-                let outcome = self.collect(task, &flight).with_context(|| lost_broker(settled, n))?;
+                let outcome = self
+                    .collect(task, &flight)
+                    .with_context(|| lost_broker(settled, n))?;
                 self.m.driver_s += started.elapsed().as_secs_f64();
                 settle(&mut outcomes, task as usize, outcome);
                 settled += 1;
@@ -516,8 +522,7 @@ impl<J: Remote> Driver<'_, J> {
                 .arg("stores")
                 .arg("store_s")
                 .query(&mut self.con)?;
-            if stores.unwrap_or(0) >= self.m.results || started.elapsed() > Duration::from_secs(2)
-            {
+            if stores.unwrap_or(0) >= self.m.results || started.elapsed() > Duration::from_secs(2) {
                 self.m.store_s = store_s.unwrap_or(0.0);
                 return Ok(());
             }
@@ -571,10 +576,18 @@ impl LocalWorkers {
         let exe = std::env::current_exe().context("cannot find this program to start workers")?;
         let child = Command::new(exe)
             .arg("worker")
-            .args(["--broker", &args.broker.broker, "--queue", &args.broker.queue])
+            .args([
+                "--broker",
+                &args.broker.broker,
+                "--queue",
+                &args.broker.queue,
+            ])
             .args(["--processes", &workers.to_string(), "--host", "local"])
             .args(["--claim-after-ms", &args.claim_after_ms.to_string()])
-            .env(crate::worker::PARENT_PID_ENV, std::process::id().to_string())
+            .env(
+                crate::worker::PARENT_PID_ENV,
+                std::process::id().to_string(),
+            )
             // stdout is the driver's summary: the workers' lines go to stderr.
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -87,7 +87,11 @@ impl Remote for MultiplyRows {
     }
 
     fn open_shared(&self, bytes: &[u8]) -> Result<Matrix> {
-        ensure!(bytes.len() >= 16, "B arrived truncated ({} bytes)", bytes.len());
+        ensure!(
+            bytes.len() >= 16,
+            "B arrived truncated ({} bytes)",
+            bytes.len()
+        );
         let dim = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
         let (rows, cols) = (dim(0) as usize, dim(8) as usize);
         let data = f64s(&bytes[16..])?;
@@ -145,7 +149,8 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 
 /// The inverse of [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| anyhow!("the broker handed over bytes that do not decode: {e}"))
+    postcard::from_bytes(bytes)
+        .map_err(|e| anyhow!("the broker handed over bytes that do not decode: {e}"))
 }
 
 /// A job a worker was handed for one run, with what the run shares, ready for its tasks.
@@ -168,7 +173,10 @@ impl<J: Remote> Runner for Typed<J> {
     }
 
     fn describe(&self, item: &[u8]) -> String {
-        decode::<J::Item>(item).map_or_else(|e| format!("an unreadable item ({e})"), |i| self.job.describe(&i))
+        decode::<J::Item>(item).map_or_else(
+            |e| format!("an unreadable item ({e})"),
+            |i| self.job.describe(&i),
+        )
     }
 }
 

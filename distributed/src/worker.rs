@@ -191,7 +191,12 @@ fn spawn(args: &WorkerArgs, host: &str, index: usize) -> Result<Child> {
     let exe = std::env::current_exe().context("cannot find this program to start a worker")?;
     Command::new(exe)
         .arg("work")
-        .args(["--broker", &args.broker.broker, "--queue", &args.broker.queue])
+        .args([
+            "--broker",
+            &args.broker.broker,
+            "--queue",
+            &args.broker.queue,
+        ])
         .args(["--host", host])
         .args(["--claim-after-ms", &args.claim_after_ms.to_string()])
         .args(["--broker-wait-s", &args.broker_wait_s.to_string()])
@@ -388,7 +393,9 @@ impl Worker {
         }
         *self.current.lock().expect("no panics under the lock") = Some(task.entry.clone());
         let fetched = Instant::now();
-        let input: Option<Vec<u8>> = redis::cmd("GET").arg(rk.input(task.task)).query(&mut self.con)?;
+        let input: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(rk.input(task.task))
+            .query(&mut self.con)?;
         let fetch_s = fetched.elapsed().as_secs_f64();
         let Some(input) = input else {
             // Its result was stored by another worker (which deleted the input).
@@ -477,7 +484,8 @@ impl Worker {
 
     /// Fetch a run's job and shared data. `None`: the run is over.
     fn open_run(&mut self, rk: &RunKeys) -> Result<Option<Result<RunState, String>>> {
-        let spec: HashMap<String, Vec<u8>> = redis::cmd("HGETALL").arg(rk.spec()).query(&mut self.con)?;
+        let spec: HashMap<String, Vec<u8>> =
+            redis::cmd("HGETALL").arg(rk.spec()).query(&mut self.con)?;
         if spec.is_empty() {
             return Ok(None);
         }

@@ -19,7 +19,16 @@ fn local_workers_match_the_reference_and_count_what_travelled() {
     let inputs = cpu_inputs(37, 5);
     let dir = inputs.matrix.to_str().unwrap();
     for workers in ["1", "3"] {
-        let args = ["matrix", dir, "--block-rows", "8", "--workers", workers, "--broker", &url];
+        let args = [
+            "matrix",
+            dir,
+            "--block-rows",
+            "8",
+            "--workers",
+            workers,
+            "--broker",
+            &url,
+        ];
         let (s, _) = run_json(EXE, &args);
         assert_eq!(s.digest, inputs.matrix_digest, "{args:?}");
         assert_eq!((s.model.as_str(), s.items, s.failed), ("distributed", 5, 0));
@@ -38,7 +47,16 @@ fn local_workers_match_the_reference_and_count_what_travelled() {
 
     let out = inputs.dir.path().join("out");
     let (imgs, out_s) = (inputs.images.to_str().unwrap(), out.to_str().unwrap());
-    let args = ["images", imgs, "--out", out_s, "--sigma", TEST_SIGMA, "--workers", "2"];
+    let args = [
+        "images",
+        imgs,
+        "--out",
+        out_s,
+        "--sigma",
+        TEST_SIGMA,
+        "--workers",
+        "2",
+    ];
     let (s, _) = run_json(EXE, &[&args[..], &["--broker", &url]].concat());
     assert_eq!(s.digest, inputs.images_digest);
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 5);
@@ -73,7 +91,11 @@ fn a_bad_image_is_named_and_the_others_are_processed_with_keep_going() {
     ];
     let stopped = run(EXE, &args);
     assert!(!stopped.status.success());
-    assert!(stopped.stderr.contains("img-001.png: not a valid PNG"), "{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains("img-001.png: not a valid PNG"),
+        "{}",
+        stopped.stderr
+    );
 
     let kept = run(EXE, &[&args[..], &["--keep-going", "--json"]].concat());
     assert!(!kept.status.success());
@@ -90,10 +112,23 @@ fn no_broker_or_no_worker_is_a_clear_error() {
     // Port 1 on loopback: nothing listens there.
     let out = run(EXE, &["matrix", dir, "--broker", "redis://127.0.0.1:1"]);
     assert!(!out.status.success());
-    assert!(out.stderr.contains("cannot reach the broker at redis://127.0.0.1:1"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cannot reach the broker at redis://127.0.0.1:1"),
+        "{}",
+        out.stderr
+    );
 
     let broker = Broker::start();
-    let args = ["matrix", dir, "--broker", &broker.url(), "--remote", "--workers", "2"];
+    let args = [
+        "matrix",
+        dir,
+        "--broker",
+        &broker.url(),
+        "--remote",
+        "--workers",
+        "2",
+    ];
     let out = run(EXE, &[&args[..], &["--wait-workers-s", "1"]].concat());
     assert!(!out.status.success());
     assert!(

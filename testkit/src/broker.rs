@@ -132,7 +132,9 @@ fn spawn(port: u16, binds: &[String], dir: &std::path::Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| {
-            panic!("cannot start redis-server ({e}): install it with `apt-get install redis-server`")
+            panic!(
+                "cannot start redis-server ({e}): install it with `apt-get install redis-server`"
+            )
         })
 }
 

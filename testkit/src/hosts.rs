@@ -4,8 +4,8 @@
 //! they cannot be made (not root), so a test can say it was skipped; dropping [`Hosts`] tears
 //! every host down, the processes started in them included.
 
-use std::path::PathBuf;
 use crate::broker::Spawned;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 fn script() -> PathBuf {
@@ -75,8 +75,6 @@ impl Hosts {
 
 impl Drop for Hosts {
     fn drop(&mut self) {
-        let _ = Command::new(script())
-            .args(["down", &self.prefix])
-            .status();
+        let _ = Command::new(script()).args(["down", &self.prefix]).status();
     }
 }
