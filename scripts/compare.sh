@@ -126,6 +126,8 @@ cleanup() {
         [ -n "$pid" ] || continue
         wait "$pid" 2>/dev/null || true
     done
+    # The distributed model's hosts (network namespaces), if this run made them.
+    [ -z "${DIST_HOSTS_PREFIX:-}" ] || "$ROOT/scripts/hosts.sh" down "$DIST_HOSTS_PREFIX" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -220,6 +222,7 @@ scenario_matrix() {
     # numpy on the same inputs (BLAS pinned to one thread per worker, see python/chapter/matrix.py);
     # pure Python, about a thousand times slower, on a smaller product of its own.
     add_python_models "matrix $DIR --workers $CORES --engine numpy" numpy
+    add_distributed "matrix $DIR"
     gen_matrix $pure_n
     add_python_models "matrix $DIR --workers $CORES --engine pure" "" 3
 }
@@ -235,6 +238,97 @@ scenario_images() {
     RUNS=3 WARMUP=1
     add_cpu_variants "images $dir --out $OUT/work/images-out --workers $CORES"
     add_python_models "images $dir --out $OUT/work/images-out-python --workers $CORES"
+    add_distributed "images $dir --out $OUT/work/images-out-distributed" "images $dir --out $OUT/work/images-out-python-distributed"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The distributed model (docs/distributed.md): a Redis broker with persistence off, and
+# DIST_HOST_COUNT hosts made of network namespaces (scripts/hosts.sh; links with added latency
+# and a bandwidth limit) running one worker process each, so the run has as many workers as
+# the other models; where namespaces cannot be made (not root), the workers run as plain
+# processes on loopback and the harness says so. Started by each scenario that times it
+# (images, matrix) and stopped with that scenario's servers; the hosts stay until the end.
+
+DIST_HOST_COUNT=2
+DIST_LINK_DELAY=1ms
+DIST_LINK_RATE=1gbit
+DIST_HOSTS_PREFIX=""
+DIST_BRIDGE=""
+
+find_or_install_redis() {
+    command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 && return 0
+    echo "== redis-server not found: installing Debian's redis-server and redis-tools"
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        apt-get install -y -q redis-server redis-tools >/dev/null 2>&1 ||
+            { apt-get update -q >/dev/null 2>&1 || true; apt-get install -y -q redis-server redis-tools >/dev/null 2>&1 || true; }
+    fi
+    command -v redis-server >/dev/null 2>&1 || die "the distributed model needs redis-server (apt-get install redis-server redis-tools)"
+}
+
+# start_distributed: the broker, the hosts (once) and their workers, Rust's and Python's; sets
+# DIST_URL (the driver's address of the broker).
+start_distributed() {
+    local port log why i url_there
+    find_or_install_redis
+    if [ -z "$DIST_HOSTS_PREFIX" ] && [ -z "$DIST_BRIDGE" ]; then
+        if why=$("$ROOT/scripts/hosts.sh" check); then
+            DIST_HOSTS_PREFIX="dtc$((RANDOM % 1000))"
+            "$ROOT/scripts/hosts.sh" up "$DIST_HOSTS_PREFIX" $DIST_HOST_COUNT $DIST_LINK_DELAY $DIST_LINK_RATE >"$OUT/work/hosts.txt"
+            DIST_BRIDGE=$(sed -n 's/^BRIDGE_ADDR=//p' "$OUT/work/hosts.txt")
+            echo "   distributed: $DIST_HOST_COUNT hosts in network namespaces, links: $(sed -n 's/^SHAPING=//p' "$OUT/work/hosts.txt")"
+        else
+            DIST_BRIDGE=none
+            echo "   distributed: no network namespaces here ($why): the $DIST_HOST_COUNT hosts' workers run as plain processes on loopback"
+        fi
+    fi
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    log="$OUT/work/redis-$port.log"
+    local binds="127.0.0.1"
+    [ -n "$DIST_HOSTS_PREFIX" ] && binds="127.0.0.1 $DIST_BRIDGE"
+    redis-server --port "$port" --bind "$binds" --save "" --appendonly no --protected-mode no \
+        --dir "$OUT/work" --logfile "$log" &
+    PIDS+=($!)
+    wait_for_port "127.0.0.1:$port"
+    DIST_URL="redis://127.0.0.1:$port"
+    url_there=$DIST_URL
+    [ -n "$DIST_HOSTS_PREFIX" ] && url_there="redis://$DIST_BRIDGE:$port"
+    for i in $(seq 1 $DIST_HOST_COUNT); do
+        dist_on_host "$i" "$BIN/distributed" worker --broker "$url_there" --processes 1 --host "h$i"
+        if [ $PYTHON = 1 ]; then
+            dist_on_host "$i" "$PY" -m chapter worker --broker "$url_there" --processes 1 --host "h$i"
+        fi
+    done
+    # One broker's ceiling, for docs/distributed.md: small commands a second, one at a time
+    # and pipelined, and the task entry itself (once per scenario: a few seconds).
+    {
+        redis-benchmark -p "$port" --csv -n 20000 -t ping,set,get
+        redis-benchmark -p "$port" --csv -n 50000 -P 16 -t set,get
+        redis-benchmark -p "$port" --csv -n 20000 XADD dt:bench '*' run r task 1
+        redis-cli -p "$port" DEL dt:bench
+    } >"$OUT/work/redis-benchmark.csv" 2>&1 || true
+}
+
+# dist_on_host I COMMAND...: a worker on host I (in its namespace, or here), stopped with the scenario.
+dist_on_host() {
+    local i=$1
+    shift
+    if [ -n "$DIST_HOSTS_PREFIX" ]; then
+        "$ROOT/scripts/hosts.sh" exec "$DIST_HOSTS_PREFIX" "$i" "$@" >/dev/null 2>>"$OUT/work/distributed-workers.log" &
+    else
+        "$@" >/dev/null 2>>"$OUT/work/distributed-workers.log" &
+    fi
+    PIDS+=($!)
+}
+
+# add_distributed RUST_ARGS [PYTHON_ARGS]: the distributed model on the hosts' workers, named
+# distributed (and python-distributed), with as many workers as the other models.
+add_distributed() {
+    start_distributed
+    local workers=$DIST_HOST_COUNT
+    add distributed "$BIN/distributed $1 --workers $workers --broker $DIST_URL --remote"
+    if [ -n "${2:-}" ] && [ $PYTHON = 1 ]; then
+        add python-distributed "$PY -m chapter $2 --workers $workers --model distributed --broker $DIST_URL --remote"
+    fi
 }
 
 # bigfile's two additions to run_scenario, keyed by "scenario:name": a hyperfine --prepare for

@@ -183,7 +183,8 @@ def build_parser():
     p.add_argument("--save-c", default=None, metavar="FILE", help="write C to FILE (DTMATRIX format)")
 
     p = sub.add_parser("images", help="CPU-bound images: blur, halve, gray PNGs with Pillow")
-    _common(p)
+    _common(p, models=MODELS + ("distributed",))
+    _distributed_driver(p)
     _pooled(p)
     p.add_argument("inputs", nargs="*", default=["data/images"], help="PNG files, or directories of them")
     p.add_argument("--out", default="data/images-out", help="directory for the outputs (created if missing)")
@@ -208,6 +209,17 @@ def build_parser():
                    help="drop the file's pages from the page cache first (posix_fadvise DONTNEED)")
     p.add_argument("--variant", choices=all_variants, default=None,
                    help="multiprocessing: processes|pool_map; asyncio: run_in_executor|process_executor|blocking")
+    p = sub.add_parser("worker", help="distributed: the worker processes of one host, taking tasks from Redis")
+    _broker(p)
+    p.add_argument("--processes", type=workers, default=cores(), help="worker processes on this host (default: cores)")
+    p.add_argument("--host", default=None, help="the host's name in the summaries (default: the host name)")
+    p.add_argument("--claim-after-ms", type=claim_ms, default=3000,
+                   help="claim a task whose worker has been silent this long")
+    p.add_argument("--broker-wait-s", type=bounded(1, 600), default=30,
+                   help="how long to keep trying to reach a broker that went away")
+    p.add_argument("--max-restarts", type=bounded(0, 100_000), default=100,
+                   help="how many dead worker processes this host replaces before it gives up")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser("downloads", help="download every file of the server's manifest")
     _common(p)
@@ -340,11 +352,42 @@ def build_parser():
     return top
 
 
+def _broker(p):
+    p.add_argument("--broker", default="redis://127.0.0.1:6379", metavar="URL",
+                   help="distributed: the Redis server every host talks to")
+    p.add_argument("--queue", type=queue_name, default="python", help="distributed: the queue (stream and group)")
+
+
+def _distributed_driver(p):
+    _broker(p)
+    p.add_argument("--remote", action="store_true",
+                   help="distributed: the workers run elsewhere; wait for --workers of them")
+    p.add_argument("--max-attempts", type=bounded(1, 100), default=3,
+                   help="distributed: deliveries of a task before it is failed")
+    p.add_argument("--claim-after-ms", type=claim_ms, default=3000, help=argparse.SUPPRESS)
+    p.add_argument("--wait-workers-s", type=bounded(1, 600), default=30,
+                   help="distributed: how long to wait for the workers to be alive")
+    p.add_argument("--poison-task", type=bounded(0, 10**9), default=None, help=argparse.SUPPRESS)
+
+
+def claim_ms(s):
+    v = millis(s)
+    if v < 100:
+        raise argparse.ArgumentTypeError(f"{v} ms is too short: a live worker renews its task every 500 ms")
+    return v
+
+
+def queue_name(s):
+    if not (0 < len(s) <= 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in s)):
+        raise argparse.ArgumentTypeError(f"'{s}' is not a queue name: use 1 to 64 letters, digits, '-' or '_'")
+    return s
+
+
 def _check_variant(args):
     from chapter.pool import VARIANTS
 
     v = getattr(args, "variant", None)
-    if v is not None and v not in VARIANTS[args.model]:
+    if v is not None and v not in VARIANTS.get(args.model, ()):
         return f"--variant {v} does not go with --model {args.model} (use one of: {', '.join(VARIANTS[args.model])})"
     return None
 
@@ -370,6 +413,14 @@ def main(argv=None) -> int:
     if args.command != "chat-server":
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        if args.command == "worker":
+            from chapter import distributed
+
+            return distributed.worker_main(args)
+        if args.command == "images" and args.model == "distributed":
+            from chapter import distributed
+
+            return exit_status(distributed.run(args))
         if args.command == "compare":
             from chapter import compare
 

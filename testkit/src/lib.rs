@@ -21,14 +21,17 @@
 //! - [`gui`]: the gui scenario's inputs, session arguments and what a session left behind.
 //! - [`train`]: small data sets for `train` with their reference digest, and the real one
 //!   where it is installed.
+//! - [`broker`]: a throw-away Redis for the distributed model; [`hosts`]: namespaced hosts.
 
 pub mod bigfile;
+pub mod broker;
 pub mod chat;
 pub mod cpu;
 pub mod db;
 pub mod crawl;
 pub mod gui;
 pub mod hostile;
+pub mod hosts;
 pub mod io;
 pub mod pipeline;
 pub mod pg;

@@ -172,6 +172,16 @@ impl MultiplyRows {
         }
     }
 
+    /// The file A is read from, a block of rows at a time.
+    pub fn a_path(&self) -> &Path {
+        &self.a
+    }
+
+    /// The file B is read from, whole.
+    pub fn b_path(&self) -> &Path {
+        &self.b
+    }
+
     fn b_matrix(&self) -> Result<&Matrix> {
         // The other workers wait here while the first one reads B: a serial part of every run.
         let b = self
@@ -225,11 +235,18 @@ pub fn block(a: &Path, b: &Matrix, rows: Rows) -> Result<Block> {
         a_rows.len() / rows.count.max(1),
         b.rows
     );
+    Ok(multiply_block(&a_rows, b))
+}
+
+/// The arithmetic of one work item, on its rows of A already in memory (read from the file by
+/// [`block`], or received from a driver by a worker on another host): multiply by B, hash
+/// each row of C.
+pub fn multiply_block(a_rows: &[f64], b: &Matrix) -> Block {
     // Behind the emulated GIL with `threading --gil` (the kernel times itself inside it: its
     // speed, not the wait for the lock); free otherwise.
     let (kernel_s, row_hashes, c) = gil::hold(|| {
         let started = std::time::Instant::now();
-        let c = multiply_rows(&a_rows, b);
+        let c = multiply_rows(a_rows, b);
         let kernel_s = started.elapsed().as_secs_f64();
         // Where a thread behind the emulated GIL may hand it over (never inside the timed
         // kernel, so `kernel_s` never counts a wait for the lock).
@@ -246,11 +263,11 @@ pub fn block(a: &Path, b: &Matrix, rows: Rows) -> Result<Block> {
             .collect();
         (kernel_s, row_hashes, c)
     });
-    Ok(Block {
+    Block {
         kernel_s,
         row_hashes,
         c,
-    })
+    }
 }
 
 /// serde for `Vec<f64>` as one run of little-endian bytes.
