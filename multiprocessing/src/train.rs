@@ -181,8 +181,8 @@ impl<'a> Processes<'a> {
             .map(|s| self.task_timeout.unwrap_or_else(|| self.job.deadline(s)))
             .max()
             .unwrap_or_default();
-        for k in 0..steps.len() {
-            self.send(k, &steps[k])?;
+        for (k, step) in steps.iter().enumerate() {
+            self.send(k, step)?;
         }
         let mut answers: Vec<Option<Vec<Done>>> = steps.iter().map(|_| None).collect();
         let mut until = Instant::now() + deadline;
