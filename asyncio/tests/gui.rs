@@ -27,7 +27,7 @@ fn closing_mid_job_skips_the_rest_and_leaves_only_whole_files() {
     let inputs = gui_inputs(24, 320, 180);
     let (s, out) = run_json(
         EXE,
-        &session_args(&inputs, &["--workers", "2", "--close-at-ms", "1500"]),
+        &session_args(&inputs, &["--workers", "2", "--close-at-ms", "700"]),
     );
     assert_eq!(s.extra["cancelled"], true, "{}", out.stderr);
     let done = figure(&s, "items_done") as usize;

@@ -42,9 +42,11 @@ fn hogwild_learns_and_says_it_is_not_reproducible() {
     // A digest of the final weights all the same, whatever they came out as.
     assert_eq!(s.digest.len(), 64);
     let accuracy = s.extra["accuracy"].as_f64().unwrap();
+    // Racing updates on 480 samples landed anywhere from 0.5 to 1.0 in five runs: the claim
+    // is that it learns, well above the 0.2 of guessing among 5 classes.
     assert!(
-        accuracy > set.accuracy - 0.15,
-        "Hogwild {accuracy} against the synchronous {}",
+        accuracy > 0.35,
+        "Hogwild {accuracy} (chance 0.2; the synchronous run reached {})",
         set.accuracy
     );
     // With one thread there is nobody to race: the run is the same every time, but still a
