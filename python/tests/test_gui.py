@@ -71,15 +71,21 @@ def test_missing_inputs_are_the_apps_error(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_closing_mid_job_stops_the_workers_and_leaves_whole_files(gui_dir, tmp_path):
-    s = run_json("gui", gui_dir, "--out", tmp_path, "--model", "multiprocessing", "--workers", 2,
-                 "--start-ms", 100, "--close-at-ms", 400, "--tail-ms", 200)
-    assert s["cancelled"] is True and s["items_done"] < 12, s
-    whole, other = _whole(tmp_path)
-    assert other == [] and whole < 12
+def test_closing_mid_job_stops_the_workers_and_leaves_whole_files(bin_dir, tmp_path):
+    # Larger pictures than gui_dir's: Pillow in two processes does those 12 in about 0.1 s, so
+    # the job would end before the close. These 24 take about 0.3 s; the close comes 0.1 s in.
+    pictures = tmp_path / "pictures"
+    rust(bin_dir, "decision-table", "gen", "images", "--count", 24, "--width", 640, "--height", 360,
+         "--seed", 5, "--out", pictures)
+    out = tmp_path / "out"
+    s = run_json("gui", pictures, "--out", out, "--model", "multiprocessing", "--workers", 2,
+                 "--start-ms", 100, "--close-at-ms", 200, "--tail-ms", 200)
+    assert s.get("cancelled") is True and s["items_done"] < 24, s
+    whole, other = _whole(out)
+    assert other == [] and whole < 24
     # No worker outlived the run: no process still has this run's output folder in its
     # command line (forked workers keep their parent's).
-    assert _processes_mentioning(str(tmp_path)) == []
+    assert _processes_mentioning(str(out)) == []
 
 
 def _processes_mentioning(text):
