@@ -285,10 +285,14 @@ def open_lite(target: Target):
             f"cannot open the SQLite database {target.path} (no such file); make it with "
             f"`decision-table gen db --db sqlite:{target.path}`"
         )
-    # isolation_level=None: we say BEGIN IMMEDIATE ourselves; timeout=0: our own busy waits.
-    c = sqlite3.connect(target.path, timeout=0, isolation_level=None, check_same_thread=False)
+    # isolation_level=None: we say BEGIN IMMEDIATE ourselves. SQLite's own busy timeout (5 s)
+    # while the connection is set up: its first statement reads the schema and can meet another
+    # connection's checkpoint (with timeout=0 that failed a sweep's run, "database is locked").
+    # Then 0: the writes wait for the lock in our own short sleeps (_lite_begin).
+    c = sqlite3.connect(target.path, timeout=BUSY_GIVE_UP_S, isolation_level=None, check_same_thread=False)
     c.execute("PRAGMA foreign_keys = ON")
     c.execute("PRAGMA synchronous = NORMAL")
+    c.execute("PRAGMA busy_timeout = 0")
     return c
 
 

@@ -442,9 +442,12 @@ def _worker_main(conn, folder, train_limit, test_limit, hidden, blas_threads, di
     pid = os.getpid()
     while True:
         try:
-            msg_id, params, tasks = conn.recv()
+            msg = conn.recv()
         except (EOFError, OSError):
             return
+        if msg is None:  # the parent's "stop"
+            return
+        msg_id, params, tasks = msg
         if die_on_task is not None and msg_id == die_on_task:
             os.kill(pid, signal.SIGKILL)  # tests only: dies as a crash would kill it
         if error is not None:
@@ -569,7 +572,15 @@ class Processes:
                 continue
             if interrupted:
                 p.kill()
-            self.conns[k].close()  # end of its input: it exits
+            else:
+                # Say stop: end of file alone is not enough, since a worker forked after this
+                # one inherited this pipe's parent end and keeps it open until it exits itself
+                # (each join then waited out its 5 s).
+                try:
+                    self.conns[k].send(None)
+                except OSError:
+                    pass  # already dead: nothing to tell
+            self.conns[k].close()
         for p in self.procs:
             if p is not None:
                 p.join(5)
