@@ -6,7 +6,8 @@
 #
 # The targets: frame (the frame reader every process pool reads its children with),
 # matrix_header (the matrix file's header), chat_line (the chat line reader and the load
-# client's parser of server lines), documents (/, /manifest and /api/items/{i}); more where
+# client's parser of server lines), documents (/, /manifest and /api/items/{i}), bigfile_lines
+# (the bigfile scanner: fast path and rule book, whole and split); more where
 # the scenarios add parsers (see fuzz/fuzz_targets/). CI does not run this; it takes a while.
 #
 # cargo fuzz needs nightly-only compiler flags; the machine has one stable toolchain, so

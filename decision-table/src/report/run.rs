@@ -168,8 +168,13 @@ impl Entry {
     /// The model's name: the summary's `model`, or the hyperfine name (less its language
     /// prefix) up to its first '-'.
     pub fn model_name(&self) -> &str {
-        match &self.summary {
-            Some(s) => &s.model,
+        // The server's summary first where there is one (chat): the load client's `model` is
+        // only the label it was given, `python-asyncio` for a Python server.
+        match self.own_summary() {
+            Some(s) => s
+                .model
+                .strip_prefix(self.language.name_prefix())
+                .unwrap_or(&s.model),
             None => {
                 let name = &self.bench.name;
                 let bare = name

@@ -287,7 +287,14 @@ pub fn judge(row: &Row, report: &Report, language: Language) -> LanguageVerdict 
     if name == super::gui::SCENARIO {
         return super::gui::judge(row, scenario, language);
     }
-    let entries = scenario.comparable(language);
+    // Only the models compete: a ceiling timed beside them (bigfile's `cat` and `wc -l`, which
+    // read without parsing) and a lower bound (the pipeline's `-apart` rows, its two halves
+    // timed alone) are yardsticks for the report's tables, not answers to the chapter's question.
+    let entries: Vec<&Entry> = scenario
+        .comparable(language)
+        .into_iter()
+        .filter(|e| e.runs_as().is_some() && !e.bench.name.ends_with("-apart"))
+        .collect();
     let by_time = |a: &&&Entry, b: &&&Entry| a.bench.mean.total_cmp(&b.bench.mean);
     let Some(&fastest) = entries.iter().min_by(by_time) else {
         return not_covered(format!(
@@ -408,6 +415,41 @@ mod tests {
         let all = verdicts(&report);
         let gui = all.iter().find(|v| v.job == "Responsive GUI").unwrap();
         assert_eq!(gui.rust.verdict, Verdict::NotCovered);
+    }
+
+    #[test]
+    fn ceilings_and_lower_bounds_are_not_candidates() {
+        let report = Report {
+            meta: Meta::default(),
+            sweeps: Default::default(),
+            scenarios: vec![
+                scenario(
+                    "bigfile",
+                    &[
+                        ("serial", 2.0),
+                        ("multiprocessing", 1.1),
+                        ("threading", 1.0),
+                        ("cat", 0.1),
+                        ("wc-l", 0.2),
+                    ],
+                ),
+                scenario(
+                    "pipeline",
+                    &[
+                        ("serial", 3.0),
+                        ("threading-apart", 0.9),
+                        ("multiprocessing", 1.0),
+                        ("threading", 1.6),
+                    ],
+                ),
+            ],
+        };
+        let processes = &[Model::Multiprocessing];
+        let bigfile = judge(&row("bigfile", processes), &report, Language::Rust);
+        assert_eq!(bigfile.fastest.as_deref(), Some("threading"));
+        let pipeline = judge(&row("pipeline", processes), &report, Language::Rust);
+        assert_eq!(pipeline.fastest.as_deref(), Some("multiprocessing"));
+        assert_eq!(pipeline.verdict, Verdict::Agrees);
     }
 
     #[test]
