@@ -1,1 +1,1 @@
-target/release/threading queue --items 200000 --workers 2 --capacity 64
+target/release/threading queue --items 100000 --workers 2 --capacity 64

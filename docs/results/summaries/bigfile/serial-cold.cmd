@@ -1,0 +1,1 @@
+target/release/serial bigfile /work/full/inputs/bigfile-10000000-seed42.txt --workers 2 --cold

@@ -1,0 +1,1 @@
+target/release/serial bigfile /work/full/inputs/bigfile-100000000-seed42.txt --workers 2

@@ -1,0 +1,1 @@
+target/release/asyncio spawn --count N --sleep-ms 2000 --json

@@ -1,0 +1,1 @@
+target/release/serial train --data /usr/share/datasets/fashion-mnist --workers 2
