@@ -143,7 +143,7 @@ pub fn chart(s: &Scenario, path: &Path) -> Result<()> {
             .iter()
             .flat_map(|(_, r)| r.iter().map(|(_, f)| f.samples_per_s))
             .fold(1.0, f64::max)
-            * 1.45;
+            * 1.8; // room for the longest label beside its bar ("· not reproducible")
         let (_, mut rest) = root.split_vertically(TITLE_H);
         for (language, rows) in &panels {
             let (panel, below) = rest.split_vertically(panel_h(rows.len()));
