@@ -309,6 +309,7 @@ mod tests {
             chapter_choice: &[Model::Threading],
             why: "",
             scenario: Some("gui"),
+            pick: crate::table::Pick::All,
         }
     }
 

@@ -138,8 +138,8 @@ pub fn scenario_table(s: &Scenario, language: Language, cores: usize) -> String 
          | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n",
     );
     let agree = s.digests_agree(language);
-    let reference = s.reference_digest(language);
     for e in s.entries_of(language) {
+        let reference = s.group_digest(e);
         let speedup = s.speedup(e);
         let workers = e.summary.as_ref().map(|x| x.workers.max(1));
         let efficiency = match speedup {
@@ -203,6 +203,32 @@ fn language_notes(s: &Scenario, language: Language) -> String {
                 inputs(reference),
             );
         }
+    }
+    // Rows of another kind with a serial run of their own (bigfile's `-cold` rows, numpy's
+    // matrix): say which serial run their speedups are against.
+    let plain = s.serial(language).map(|x| x.bench.name.as_str());
+    let mut kinds: Vec<(&str, Vec<&str>, String)> = Vec::new();
+    for e in s.entries_of(language) {
+        let Some(serial) = s.serial_for(e) else {
+            continue;
+        };
+        if Some(serial.bench.name.as_str()) == plain || serial.bench.name == e.bench.name {
+            continue;
+        }
+        let inputs = e.inputs().map_or("unknown".into(), |i| i.to_string());
+        match kinds.iter_mut().find(|k| k.0 == serial.bench.name) {
+            Some(k) => k.1.push(&e.bench.name),
+            None => kinds.push((&serial.bench.name, vec![&e.bench.name], inputs)),
+        }
+    }
+    for (serial, names, inputs) in kinds {
+        let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(
+            out,
+            "\n{} ran on inputs or with an engine of their own ({inputs}): their speedups are \
+             against `{serial}`.",
+            names.join(", ")
+        );
     }
     if s.digests_agree(language) == Some(false) {
         let _ = writeln!(
@@ -532,6 +558,56 @@ mod tests {
         s.entries[1].summary.as_mut().unwrap().digest = "bbbb".into();
         assert_eq!(s.digests_agree(Language::Rust), Some(false));
         assert!(scenario_table(&s, Language::Rust, 2).contains("differs"));
+    }
+
+    #[test]
+    fn rows_of_another_digest_group_are_checked_among_themselves() {
+        // The pure-Python matrix runs on small inputs of its own, numpy on Rust's: two groups,
+        // each agreeing within itself, and no "digests differ".
+        let summary = |digest: &str| Summary {
+            scenario: "matrix".into(),
+            model: "serial".into(),
+            variant: "v".into(),
+            workers: 1,
+            items: 1,
+            wall_s: 1.0,
+            user_s: 0.0,
+            sys_s: 0.0,
+            max_rss_kib: 2048,
+            digest: digest.into(),
+            failed: 0,
+            extra: [("language".to_string(), "python".into())]
+                .into_iter()
+                .collect(),
+        };
+        let mut s = Scenario {
+            name: "matrix".into(),
+            entries: vec![
+                entry("python-serial-numpy", 1.0),
+                entry("python-threading-numpy", 0.6),
+                entry("python-serial", 2.0),
+                entry("python-threading", 2.0),
+            ],
+        };
+        for (e, (digest, group)) in s.entries.iter_mut().zip([
+            ("nnnn", "python-numpy"),
+            ("nnnn", "python-numpy"),
+            ("pppp", "python"),
+            ("pppp", "python"),
+        ]) {
+            e.summary = Some(summary(digest));
+            e.digest_group = Some(group.into());
+        }
+        assert_eq!(s.digests_agree(Language::Python), Some(true));
+        let t = scenario_table(&s, Language::Python, 2);
+        assert!(!t.contains("differs"), "{t}");
+        assert_eq!(t.matches('✓').count(), 4, "{t}");
+        // The language is known by its plain serial row's digest.
+        assert_eq!(s.reference_digest(Language::Python), Some("pppp"));
+        // One row off its group's digest is still caught.
+        s.entries[1].summary.as_mut().unwrap().digest = "xxxx".into();
+        assert_eq!(s.digests_agree(Language::Python), Some(false));
+        assert!(scenario_table(&s, Language::Python, 2).contains("✗ `xxxx` differs"));
     }
 
     #[test]

@@ -134,6 +134,10 @@ fn load_entry(dir: &Path, scenario: &str, bench: Bench) -> Result<Entry> {
     let mut entry = Entry::new(bench);
     entry.summary = read_summary(&spath)?;
     entry.server = read_summary(&server_path)?;
+    entry.digest_group = match std::fs::read_to_string(spath.with_extension("group")) {
+        Ok(g) if !g.trim().is_empty() => Some(g.trim().to_string()),
+        _ => None,
+    };
     for (path, summary) in [(&spath, &entry.summary), (&server_path, &entry.server)] {
         if let Some(summary) = summary {
             check_summary(path, summary, scenario, &entry)?;

@@ -152,6 +152,11 @@ pub struct Entry {
     /// For a server scenario (chat), the server's own summary, written when it stopped: its
     /// peak memory is the model's cost, not the load client's.
     pub server: Option<Summary>,
+    /// The rows whose digests this one must equal, as the harness grouped them (`NAME.group`
+    /// beside the summary): rows on inputs of their own (bigfile's cold file, pure-Python
+    /// matrices) or with another engine (the GUI's pure-Python blur) form groups of their own.
+    /// `None`: the language's group.
+    pub digest_group: Option<String>,
 }
 
 impl Entry {
@@ -162,6 +167,7 @@ impl Entry {
             bench,
             summary: None,
             server: None,
+            digest_group: None,
         }
     }
 
@@ -284,20 +290,34 @@ impl Scenario {
             .collect()
     }
 
-    /// The entries of a language that ran on other inputs than its reference run.
+    /// The entries of a language that have no serial run of their own kind to be compared
+    /// with, and ran on other inputs than its reference run.
     pub fn on_other_inputs(&self, language: Language) -> Vec<&Entry> {
         let Some(reference) = self.reference(language) else {
             return Vec::new();
         };
         self.entries_of(language)
-            .filter(|e| !same_inputs(e, reference))
+            .filter(|e| !same_inputs(e, reference) && self.serial_for(e).is_none())
             .collect()
     }
 
-    /// The speedup of `e` over the serial run of its language, if that ran on the same inputs.
+    /// The serial run `e` is measured against: the language's plain serial run when they are
+    /// of one kind (same inputs, same digest group), else a serial run of `e`'s own kind
+    /// (bigfile's `serial-cold` for the cold rows, `python-serial-numpy` for numpy's).
+    pub fn serial_for(&self, e: &Entry) -> Option<&Entry> {
+        if let Some(plain) = self.serial(e.language)
+            && Scenario::digest_peers(plain, e)
+        {
+            return Some(plain);
+        }
+        self.entries_of(e.language)
+            .find(|x| x.model() == Some(Model::Serial) && Scenario::digest_peers(x, e))
+    }
+
+    /// The speedup of `e` over the serial run of its kind, if there is one.
     pub fn speedup(&self, e: &Entry) -> Option<f64> {
-        let serial = self.serial(e.language)?;
-        same_inputs(serial, e).then(|| serial.bench.mean / e.bench.mean)
+        let serial = self.serial_for(e)?;
+        Some(serial.bench.mean / e.bench.mean)
     }
 
     /// Does a run promise the same digest every time? Not one whose summary says
@@ -306,24 +326,61 @@ impl Scenario {
         summary.extra.get("reproducible") != Some(&Value::Bool(false))
     }
 
-    /// Do the summaries of a language carry one digest? `None` when there are not two to
-    /// compare. Runs that are not reproducible are left out.
-    pub fn digests_agree(&self, language: Language) -> Option<bool> {
-        let digests: Vec<&str> = self
-            .entries_of(language)
-            .filter_map(|e| e.summary.as_ref())
-            .filter(|s| Scenario::reproducible(s))
-            .map(|s| s.digest.as_str())
-            .collect();
-        (digests.len() >= 2).then(|| digests.iter().all(|d| *d == digests[0]))
+    /// Is `a`'s digest to be checked against `b`'s? Same language, same digest group (as the
+    /// harness grouped them; else the same inputs), and both reproducible.
+    pub fn digest_peers(a: &Entry, b: &Entry) -> bool {
+        a.language == b.language
+            && match (a.digest_group.as_deref(), b.digest_group.as_deref()) {
+                (Some(x), Some(y)) => x == y,
+                (None, None) => same_inputs(a, b),
+                _ => false,
+            }
     }
 
-    /// The digest a language's entries are checked against: its first summary's.
+    /// The reproducible summaries of a language, in hyperfine's order.
+    fn checked(&self, language: Language) -> impl Iterator<Item = (&Entry, &Summary)> {
+        self.entries_of(language).filter_map(|e| {
+            e.summary
+                .as_ref()
+                .filter(|s| Scenario::reproducible(s))
+                .map(|s| (e, s))
+        })
+    }
+
+    /// The digest `e` must carry: the first reproducible one of its digest group.
+    pub fn group_digest(&self, e: &Entry) -> Option<&str> {
+        self.checked(e.language)
+            .find(|(x, _)| Scenario::digest_peers(x, e))
+            .map(|(_, s)| s.digest.as_str())
+    }
+
+    /// Does every summary of a language carry its group's digest? `None` when no group has two
+    /// to compare. Runs that are not reproducible are left out.
+    pub fn digests_agree(&self, language: Language) -> Option<bool> {
+        let mut compared = false;
+        for (e, s) in self.checked(language) {
+            let peers = self
+                .checked(language)
+                .filter(|(x, _)| Scenario::digest_peers(x, e))
+                .count();
+            compared |= peers >= 2;
+            if self.group_digest(e) != Some(s.digest.as_str()) {
+                return Some(false);
+            }
+        }
+        compared.then_some(true)
+    }
+
+    /// The digest a language is known by across languages: its reference run's (the serial
+    /// one), else its first reproducible summary's.
     pub fn reference_digest(&self, language: Language) -> Option<&str> {
-        self.entries_of(language)
-            .filter_map(|e| e.summary.as_ref())
-            .find(|s| Scenario::reproducible(s))
-            .map(|s| s.digest.as_str())
+        self.reference(language)
+            .and_then(|r| self.group_digest(r))
+            .or_else(|| {
+                self.checked(language)
+                    .next()
+                    .map(|(_, s)| s.digest.as_str())
+            })
     }
 }
 

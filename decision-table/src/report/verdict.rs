@@ -9,7 +9,7 @@
 
 use super::hyperfine::Bench;
 use super::run::{Entry, Language, Report, Scenario};
-use crate::table::{Model, ROWS, Row};
+use crate::table::{Model, Pick, ROWS, Row};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -102,8 +102,12 @@ struct Measured<'a> {
 }
 
 impl<'a> Measured<'a> {
-    fn new(scenario: &'a Scenario, language: Language, entries: &[&'a Entry]) -> Measured<'a> {
-        let serial = scenario.serial(language);
+    fn new(
+        scenario: &'a Scenario,
+        language: Language,
+        serial: Option<&'a Entry>,
+        entries: &[&'a Entry],
+    ) -> Measured<'a> {
         let cpu_share = match serial {
             Some(s) => s.cpu_share(),
             None => entries
@@ -290,10 +294,31 @@ pub fn judge(row: &Row, report: &Report, language: Language) -> LanguageVerdict 
     // Only the models compete: a ceiling timed beside them (bigfile's `cat` and `wc -l`, which
     // read without parsing) and a lower bound (the pipeline's `-apart` rows, its two halves
     // timed alone) are yardsticks for the report's tables, not answers to the chapter's question.
-    let entries: Vec<&Entry> = scenario
-        .comparable(language)
+    // The row's own rows (bigfile's warm or cold ones), compared on one kind of input: those of
+    // the picked serial run (`serial`, or `serial-cold`), else of the first picked row.
+    let picked: Vec<&Entry> = scenario
+        .entries_of(language)
+        .filter(|e| row.pick.takes(&e.bench.name))
+        .collect();
+    let plain = format!("{}serial{}", language.name_prefix(), row.pick.suffix());
+    let serial = picked
+        .iter()
+        .find(|e| e.bench.name == plain)
+        .or_else(|| picked.iter().find(|e| e.model() == Some(Model::Serial)))
+        .copied();
+    let Some(reference) = serial.or_else(|| picked.first().copied()) else {
+        return not_covered(format!(
+            "no {language} run of the '{name}' scenario{} in this run",
+            match row.pick {
+                Pick::With(suffix) => format!("'s `{suffix}` rows"),
+                _ => String::new(),
+            }
+        ));
+    };
+    let entries: Vec<&Entry> = picked
         .into_iter()
         .filter(|e| e.runs_as().is_some() && !e.bench.name.ends_with("-apart"))
+        .filter(|e| Scenario::digest_peers(e, reference))
         .collect();
     let by_time = |a: &&&Entry, b: &&&Entry| a.bench.mean.total_cmp(&b.bench.mean);
     let Some(&fastest) = entries.iter().min_by(by_time) else {
@@ -301,7 +326,7 @@ pub fn judge(row: &Row, report: &Report, language: Language) -> LanguageVerdict 
             "no {language} run of the '{name}' scenario in this run"
         ));
     };
-    let measured = Measured::new(scenario, language, &entries);
+    let measured = Measured::new(scenario, language, serial, &entries);
     let chosen = |e: &Entry| e.runs_as().is_some_and(|m| row.recommends(m));
     let best_of_chapter = entries
         .iter()
@@ -365,6 +390,7 @@ mod tests {
             chapter_choice: choice,
             why: "",
             scenario: Some(scenario),
+            pick: Pick::All,
         }
     }
 
@@ -415,6 +441,59 @@ mod tests {
         let all = verdicts(&report);
         let gui = all.iter().find(|v| v.job == "Responsive GUI").unwrap();
         assert_eq!(gui.rust.verdict, Verdict::NotCovered);
+    }
+
+    #[test]
+    fn warm_and_cold_rows_of_bigfile_are_two_rows_of_the_table() {
+        // Threads win warm, processes cold; each pick sees only its own rows, and the cold one
+        // is measured against `serial-cold`, not against the warm serial run.
+        let mut s = scenario(
+            "bigfile",
+            &[
+                ("serial-cold", 0.9),
+                ("threading-cold", 0.6),
+                ("multiprocessing-cold", 0.5),
+                ("cat-cold", 0.1),
+                ("serial", 2.0),
+                ("threading", 1.0),
+                ("multiprocessing", 1.3),
+                ("cat", 0.1),
+            ],
+        );
+        for e in &mut s.entries {
+            let cold = e.bench.name.ends_with("-cold");
+            if !e.bench.name.starts_with("cat") {
+                e.digest_group = Some(if cold { "rust-cold" } else { "rust" }.into());
+            }
+        }
+        let report = Report {
+            meta: Meta::default(),
+            sweeps: Default::default(),
+            scenarios: vec![s],
+        };
+        let rows: Vec<&Row> = ROWS
+            .iter()
+            .filter(|r| r.scenario == Some("bigfile"))
+            .collect();
+        assert_eq!(rows.len(), 2, "warm and cold are two rows");
+        let warm = judge(rows[0], &report, Language::Rust);
+        assert_eq!(warm.fastest.as_deref(), Some("threading"));
+        assert_eq!(warm.verdict, Verdict::Differs);
+        let cold = judge(rows[1], &report, Language::Rust);
+        assert_eq!(cold.fastest.as_deref(), Some("multiprocessing-cold"));
+        assert_eq!(cold.verdict, Verdict::Agrees);
+        assert!(cold.why.contains("threading-cold"), "{}", cold.why);
+        let bigfile = report.scenario("bigfile").unwrap();
+        let threading_cold = &bigfile.entries[1];
+        let speedup = bigfile.speedup(threading_cold).unwrap();
+        assert!(
+            (speedup - 1.5).abs() < 1e-9,
+            "against serial-cold: {speedup}"
+        );
+        // No Python cold rows: that half of the row is not covered, and says which rows.
+        let python = judge(rows[1], &report, Language::Python);
+        assert_eq!(python.verdict, Verdict::NotCovered);
+        assert!(python.why.contains("-cold"), "{}", python.why);
     }
 
     #[test]
