@@ -18,7 +18,12 @@ fn figures(e: &Entry) -> String {
     let num = |k: &str| s.extra.get(k).and_then(Value::as_f64);
     let mut out = Vec::new();
     if let Some(g) = num("kernel_gflops") {
-        out.push(format!("kernel {g:.1} GFLOP/s"));
+        // Pure Python runs at hundredths of a GFLOP/s: MFLOP/s, not "0.0".
+        out.push(if g >= 1.0 {
+            format!("kernel {g:.1} GFLOP/s")
+        } else {
+            format!("kernel {:.0} MFLOP/s", g * 1000.0)
+        });
     }
     if let Some(i) = num("ideal_s") {
         out.push(format!("ideal {}", seconds(i)));
