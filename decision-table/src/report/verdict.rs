@@ -90,6 +90,9 @@ pub fn tie(a: &Bench, b: &Bench) -> bool {
 /// as I/O-bound. CPU-bound serial work sits near 1; the waiting scenarios here near 0.05.
 const CPU_BOUND_SHARE: f64 = 0.5;
 
+/// Below this many CPU seconds per wall second, a CPU-bound run used one core, not two.
+const ONE_CORE_SHARE: f64 = 1.25;
+
 /// What a language's runs of one scenario showed, for explaining a verdict.
 struct Measured<'a> {
     language: Language,
@@ -192,6 +195,17 @@ fn explain(m: &Measured, fastest: &Entry, rival: Option<&Entry>) -> String {
                      every core{numbers}"
                 ),
             };
+        }
+        // Threads first by a margin within noise, on one core's worth of CPU: the GIL held,
+        // and nothing released it (pure-Python work); not a library's doing.
+        (Language::Python, true, Some(Model::Threading))
+            if fastest.cpu_share() < ONE_CORE_SHARE =>
+        {
+            return format!(
+                "the threads kept one core busy (CPU time {:.3} s in {:.3} s): the GIL ran one at a \
+                 time, so this row's models are within noise of each other{numbers}",
+                fastest.bench.cpu, fastest.bench.mean
+            );
         }
         (Language::Python, true, Some(Model::Threading)) => {
             let library = m.gil_releasing_library(fastest);
@@ -441,6 +455,32 @@ mod tests {
         let all = verdicts(&report);
         let gui = all.iter().find(|v| v.job == "Responsive GUI").unwrap();
         assert_eq!(gui.rust.verdict, Verdict::NotCovered);
+    }
+
+    #[test]
+    fn python_threads_on_one_core_are_not_credited_to_a_library() {
+        // Pure-Python threads came first within noise, on one core's CPU time (bench() gives
+        // every run as much CPU as wall): the GIL, not a library releasing it.
+        let report = Report {
+            meta: Meta::default(),
+            sweeps: Default::default(),
+            scenarios: vec![scenario(
+                "matrix",
+                &[
+                    ("python-serial", 1.46),
+                    ("python-threading", 1.21),
+                    ("python-multiprocessing", 1.36),
+                ],
+            )],
+        };
+        let v = judge(
+            &row("matrix", &[Model::Multiprocessing]),
+            &report,
+            Language::Python,
+        );
+        assert_eq!(v.fastest.as_deref(), Some("python-threading"));
+        assert!(v.why.contains("one core busy"), "{}", v.why);
+        assert!(!v.why.contains("releases the GIL"), "{}", v.why);
     }
 
     #[test]
