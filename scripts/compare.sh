@@ -17,7 +17,11 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN="$ROOT/target/release"
+# DT_PROFILE=debug times the debug binaries `cargo test` already built: CI's smoke run of the
+# harness on a fresh machine, which a release build of the workspace would double. Not for
+# measuring: the workspace's own code is unoptimised there.
+PROFILE=${DT_PROFILE:-release}
+BIN="$ROOT/target/$PROFILE"
 HYPERFINE_CRATE_VERSION=1.20.0 # 1.21 and later need a newer rustc than the machine's 1.95
 
 # The scenarios, in report order. Each has a function scenario_<name> below.
@@ -965,6 +969,8 @@ run_scenario() {
     mkdir -p "$OUT/summaries/$s" "$OUT/hyperfine"
     rm -f "$OUT/summaries/$s"/* "$OUT/hyperfine/$s".*
     echo "== $s: one run of every model with --json, to check they agree"
+    # The rows in the order they were added: the report's tables follow it.
+    printf '%s\n' "${NAMES[@]}" >"$OUT/summaries/$s/order"
     for i in "${!NAMES[@]}"; do
         name=${NAMES[$i]} cmd=${CMDS[$i]}
         printf '%s\n' "$(relative "$cmd")" >"$OUT/summaries/$s/$name.cmd"
@@ -1107,8 +1113,13 @@ EOF
 
 # ---------------------------------------------------------------------------------------------
 
-echo "== building the release binaries"
-(cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed"
+case $PROFILE in
+release) echo "== building the release binaries"
+    (cd "$ROOT" && cargo build --release --workspace --quiet) || die "the release build failed" ;;
+debug) echo "== building the debug binaries (DT_PROFILE=debug: a smoke run, not a measurement)"
+    (cd "$ROOT" && cargo build --workspace --quiet) || die "the debug build failed" ;;
+*) die "DT_PROFILE must be release or debug, not '$PROFILE'" ;;
+esac
 PY=""
 if [ $PYTHON = 1 ]; then
     PY=$("$ROOT/scripts/python-env.sh") || die "cannot make the Python virtualenv (run with --no-python to skip the Python side)"

@@ -175,7 +175,12 @@ pub fn scenario_table(s: &Scenario, language: Language, cores: usize) -> String 
                 if w == 1 { "" } else { "s" }
             )),
             seconds(e.bench.mean),
-            seconds(e.bench.stddev),
+            // One run has no spread to show (hyperfine writes 0).
+            if e.bench.runs > 1 {
+                seconds(e.bench.stddev)
+            } else {
+                "(1 run)".into()
+            },
             speedup.map_or("–".into(), |v| format!("{}x", ratio(v))),
             efficiency,
             seconds(e.bench.cpu),

@@ -106,10 +106,11 @@ pub fn load(dir: &Path) -> Result<Report> {
         if benches.is_empty() {
             continue;
         }
-        let entries = benches
+        let mut entries = benches
             .into_iter()
             .map(|bench| load_entry(dir, &name, bench))
             .collect::<Result<Vec<_>>>()?;
+        order_as_added(dir, &name, &mut entries);
         scenarios.push(Scenario { name, entries });
     }
     if scenarios.is_empty() && sweeps.is_empty() {
@@ -122,6 +123,25 @@ pub fn load(dir: &Path) -> Result<Report> {
         scenarios,
         sweeps,
     })
+}
+
+/// Put a scenario's entries in the order the harness added its rows (`summaries/NAME/order`,
+/// one name a line), not hyperfine's: the harness times rows in groups by their number of runs,
+/// so its exports put a row timed once (bigfile's `asyncio-tokio-fs`) before the serial row.
+/// Without the file, or for a name it does not list, hyperfine's order stands.
+fn order_as_added(dir: &Path, scenario: &str, entries: &mut [Entry]) {
+    let Ok(text) = std::fs::read_to_string(dir.join("summaries").join(scenario).join("order"))
+    else {
+        return;
+    };
+    let names: Vec<&str> = text.lines().map(str::trim).collect();
+    let rank = |e: &Entry| {
+        names
+            .iter()
+            .position(|n| *n == e.bench.name)
+            .unwrap_or(names.len())
+    };
+    entries.sort_by_key(|e| rank(e));
 }
 
 /// One benchmark of scenario `scenario`, with the summaries the harness kept beside it.
@@ -225,4 +245,55 @@ pub fn table_with_verdicts(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("verdicts.json")).ok()?;
     let verdicts: Vec<RowVerdict> = serde_json::from_str(&text).ok()?;
     Some(markdown::chapter_table_with_verdicts(&verdicts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str) -> Entry {
+        Entry::new(Bench {
+            name: name.into(),
+            command: name.into(),
+            mean: 1.0,
+            stddev: 0.0,
+            min: 1.0,
+            max: 1.0,
+            cpu: 1.0,
+            user: 1.0,
+            system: 0.0,
+            runs: 1,
+        })
+    }
+
+    #[test]
+    fn entries_follow_the_order_the_harness_added_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = |es: &[Entry]| es.iter().map(|e| e.bench.name.clone()).collect::<Vec<_>>();
+        // hyperfine's order: the row timed once first, then the groups of more runs.
+        let mut es = vec![
+            entry("slow"),
+            entry("serial"),
+            entry("extra"),
+            entry("threads"),
+        ];
+        order_as_added(dir.path(), "s", &mut es);
+        assert_eq!(
+            names(&es),
+            ["slow", "serial", "extra", "threads"],
+            "no file: as given"
+        );
+        std::fs::create_dir_all(dir.path().join("summaries/s")).unwrap();
+        std::fs::write(
+            dir.path().join("summaries/s/order"),
+            "serial\nthreads\nslow\n",
+        )
+        .unwrap();
+        order_as_added(dir.path(), "s", &mut es);
+        assert_eq!(
+            names(&es),
+            ["serial", "threads", "slow", "extra"],
+            "unlisted ones last"
+        );
+    }
 }

@@ -1,1 +1,1 @@
-target/release/asyncio bigfile /work/full/inputs/bigfile-10000000-seed42.txt --workers 2 --cold
+target/release/asyncio bigfile results/inputs/bigfile-10000000-seed42.txt --workers 2 --cold

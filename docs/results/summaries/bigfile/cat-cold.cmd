@@ -1,1 +1,1 @@
-cat /work/full/inputs/bigfile-10000000-seed42.txt
+cat results/inputs/bigfile-10000000-seed42.txt

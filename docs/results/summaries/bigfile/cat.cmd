@@ -1,1 +1,1 @@
-cat /work/full/inputs/bigfile-100000000-seed42.txt
+cat results/inputs/bigfile-100000000-seed42.txt

@@ -1,1 +1,1 @@
-target/release/threading bigfile /work/full/inputs/bigfile-100000000-seed42.txt --workers 2
+target/release/threading bigfile results/inputs/bigfile-100000000-seed42.txt --workers 2

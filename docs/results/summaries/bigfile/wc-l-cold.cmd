@@ -1,1 +1,1 @@
-wc -l /work/full/inputs/bigfile-10000000-seed42.txt
+wc -l results/inputs/bigfile-10000000-seed42.txt

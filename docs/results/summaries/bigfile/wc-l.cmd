@@ -1,1 +1,1 @@
-wc -l /work/full/inputs/bigfile-100000000-seed42.txt
+wc -l results/inputs/bigfile-100000000-seed42.txt

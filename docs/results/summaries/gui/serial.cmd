@@ -1,1 +1,1 @@
-target/release/serial gui /work/full2/inputs/gui-48x640x360-seed42 --out /work/full2/work/gui-out --headless --tail-ms 500
+target/release/serial gui results/inputs/gui-48x640x360-seed42 --out results/work/gui-out --headless --tail-ms 500

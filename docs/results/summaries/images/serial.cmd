@@ -1,1 +1,1 @@
-target/release/serial images /work/full/inputs/images-32x1920x1080-seed42 --out /work/full/work/images-out --workers 2
+target/release/serial images results/inputs/images-32x1920x1080-seed42 --out results/work/images-out --workers 2

@@ -1,1 +1,1 @@
-target/release/asyncio matrix /work/full/inputs/matrix-n2048-seed42 --workers 2 --variant blocking
+target/release/asyncio matrix results/inputs/matrix-n2048-seed42 --workers 2 --variant blocking

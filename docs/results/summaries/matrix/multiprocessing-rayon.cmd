@@ -1,1 +1,1 @@
-target/release/multiprocessing matrix /work/full/inputs/matrix-n2048-seed42 --workers 2 --engine rayon
+target/release/multiprocessing matrix results/inputs/matrix-n2048-seed42 --workers 2 --engine rayon

@@ -1,1 +1,1 @@
-.venv/bin/python -m chapter matrix /work/full/inputs/matrix-n2048-seed42 --workers 2 --engine numpy --model threading
+.venv/bin/python -m chapter matrix results/inputs/matrix-n2048-seed42 --workers 2 --engine numpy --model threading

@@ -1,1 +1,1 @@
-.venv/bin/python -m chapter matrix /work/full/inputs/matrix-n256-seed42 --workers 2 --engine pure --model threading
+.venv/bin/python -m chapter matrix results/inputs/matrix-n256-seed42 --workers 2 --engine pure --model threading

@@ -1,1 +1,1 @@
-target/release/threading matrix /work/full/inputs/matrix-n2048-seed42 --workers 2
+target/release/threading matrix results/inputs/matrix-n2048-seed42 --workers 2

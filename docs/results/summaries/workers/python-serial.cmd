@@ -1,1 +1,1 @@
-.venv/bin/python -m chapter workers --workers 5 --sleep-ms 2000 --model serial
+.venv/bin/python -m chapter workers --workers 5 --sleep-ms 1000 --model serial

@@ -1,1 +1,1 @@
-target/release/serial workers --workers 5 --sleep-ms 2000
+target/release/serial workers --workers 5 --sleep-ms 1000
