@@ -168,18 +168,17 @@ pub fn scenario_table(s: &Scenario, language: Language, cores: usize) -> String 
         };
         let _ = writeln!(
             out,
-            "| {}{} | {} ± {} | {} | {} | {} | {} | {} | {} |",
+            "| {}{} | {} | {} | {} | {} | {} | {} | {} |",
             e.bench.name,
             workers.map_or(String::new(), |w| format!(
                 " ({w} worker{})",
                 if w == 1 { "" } else { "s" }
             )),
-            seconds(e.bench.mean),
             // One run has no spread to show (hyperfine writes 0).
             if e.bench.runs > 1 {
-                seconds(e.bench.stddev)
+                format!("{} ± {}", seconds(e.bench.mean), seconds(e.bench.stddev))
             } else {
-                "(1 run)".into()
+                format!("{} (1 run)", seconds(e.bench.mean))
             },
             speedup.map_or("–".into(), |v| format!("{}x", ratio(v))),
             efficiency,
