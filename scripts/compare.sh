@@ -3,7 +3,7 @@
 # that the models agree, and write a report with the measured decision table.
 #
 #   scripts/compare.sh                      # the full run (under 30 minutes on 2 cores)
-#   scripts/compare.sh --quick              # small inputs, few runs (about 3 minutes)
+#   scripts/compare.sh --quick              # small inputs, one run each (about 4.5 minutes)
 #   scripts/compare.sh --scenario matrix --scenario images --out /tmp/results
 #   scripts/compare.sh --no-python          # the Rust models only
 #
@@ -31,7 +31,7 @@ usage() {
     cat <<EOF
 usage: scripts/compare.sh [--quick] [--no-python] [--scenario NAME]... [--out DIR]
 
-  --quick           small inputs and few runs (about 5 minutes on 2 cores)
+  --quick           small inputs, one timed run each (about 4.5 minutes on 2 cores)
   --no-python       time the Rust models only (no virtualenv is made)
   --scenario NAME   run only this scenario (repeatable); one of: ${ALL_SCENARIOS[*]}
   --out DIR         where results and REPORT.md go (default: results)
