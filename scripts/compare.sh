@@ -1134,6 +1134,9 @@ for s in "${SELECTED[@]}"; do
     echo "== $s: $((SECONDS - started_at)) s"
 done
 
+# What the run leaves for docs/results names files relative to the repository, as the report's
+# commands do (the SQLite sweep's summaries and logs carry their database's path).
+grep -rlF "$ROOT/" "$OUT/summaries" "$OUT/db-sweep" 2>/dev/null | xargs -r sed -i "s|$ROOT/||g"
 write_meta
 "$BIN/decision-table" report "$OUT"
 echo "== done in ${SECONDS}s ($([ $QUICK = 1 ] && echo quick || echo full) run): $OUT/REPORT.md"
