@@ -269,18 +269,7 @@ mod tests {
     use scenarios::Summary;
 
     fn entry(name: &str, model: &str, p99: f64) -> Entry {
-        let mut e = Entry::new(Bench {
-            name: name.into(),
-            command: name.into(),
-            mean: 3.0,
-            stddev: 0.0,
-            min: 3.0,
-            max: 3.0,
-            cpu: 3.0,
-            user: 3.0,
-            system: 0.0,
-            runs: 1,
-        });
+        let mut e = Entry::new(Bench::fixed(name, 3.0, 1));
         let extra = serde_json::json!({
             "frame_p99_ms": p99, "frame_max_ms": p99 * 1.5, "frames_over_100ms": 0,
             "frame_intervals_ms": [16.7, 16.6, p99, 16.7], "first_frame_s": 0.0,

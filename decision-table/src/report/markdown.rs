@@ -519,29 +519,10 @@ mod tests {
     use super::*;
     use crate::report::hyperfine::Bench;
 
-    fn entry(name: &str, mean: f64) -> Entry {
-        Entry::new(Bench {
-            name: name.into(),
-            command: name.into(),
-            mean,
-            stddev: 0.0,
-            min: mean,
-            max: mean,
-            cpu: mean,
-            user: mean,
-            system: 0.0,
-            runs: 3,
-        })
-    }
-
-    #[test]
-    fn table_shows_speedup_efficiency_and_digest_mismatch() {
-        let mut s = Scenario {
-            name: "cakes".into(),
-            entries: vec![entry("serial", 2.0), entry("threading", 1.0)],
-        };
-        let summary = |model: &str, digest: &str, workers| Summary {
-            scenario: "cakes".into(),
+    /// A summary with the fields these tests do not look at filled in.
+    fn summary(scenario: &str, model: &str, digest: &str, workers: usize) -> Summary {
+        Summary {
+            scenario: scenario.into(),
             model: model.into(),
             variant: "v".into(),
             workers,
@@ -553,7 +534,20 @@ mod tests {
             digest: digest.into(),
             failed: 0,
             extra: Default::default(),
+        }
+    }
+
+    fn entry(name: &str, mean: f64) -> Entry {
+        Entry::new(Bench::fixed(name, mean, 3))
+    }
+
+    #[test]
+    fn table_shows_speedup_efficiency_and_digest_mismatch() {
+        let mut s = Scenario {
+            name: "cakes".into(),
+            entries: vec![entry("serial", 2.0), entry("threading", 1.0)],
         };
+        let summary = |model: &str, digest: &str, workers| summary("cakes", model, digest, workers);
         s.entries[0].summary = Some(summary("serial", "aaaa", 1));
         s.entries[1].summary = Some(summary("threading", "aaaa", 2));
         let t = scenario_table(&s, Language::Rust, 2);
@@ -574,20 +568,10 @@ mod tests {
         // The pure-Python matrix runs on small inputs of its own, numpy on Rust's: two groups,
         // each agreeing within itself, and no "digests differ".
         let summary = |digest: &str| Summary {
-            scenario: "matrix".into(),
-            model: "serial".into(),
-            variant: "v".into(),
-            workers: 1,
-            items: 1,
-            wall_s: 1.0,
-            user_s: 0.0,
-            sys_s: 0.0,
-            max_rss_kib: 2048,
-            digest: digest.into(),
-            failed: 0,
             extra: [("language".to_string(), "python".into())]
                 .into_iter()
                 .collect(),
+            ..summary("matrix", "serial", digest, 1)
         };
         let mut s = Scenario {
             name: "matrix".into(),

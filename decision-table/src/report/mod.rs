@@ -252,18 +252,7 @@ mod tests {
     use super::*;
 
     fn entry(name: &str) -> Entry {
-        Entry::new(Bench {
-            name: name.into(),
-            command: name.into(),
-            mean: 1.0,
-            stddev: 0.0,
-            min: 1.0,
-            max: 1.0,
-            cpu: 1.0,
-            user: 1.0,
-            system: 0.0,
-            runs: 1,
-        })
+        Entry::new(Bench::fixed(name, 1.0, 1))
     }
 
     #[test]

@@ -406,18 +406,7 @@ mod tests {
 
     #[test]
     fn the_name_decides_the_language_and_the_model() {
-        let bench = |name: &str| Bench {
-            name: name.into(),
-            command: name.into(),
-            mean: 1.0,
-            stddev: 0.0,
-            min: 1.0,
-            max: 1.0,
-            cpu: 1.0,
-            user: 1.0,
-            system: 0.0,
-            runs: 1,
-        };
+        let bench = |name: &str| Bench::fixed(name, 1.0, 1);
         let e = Entry::new(bench("python-threading-numpy"));
         assert_eq!(e.language, Language::Python);
         assert_eq!(e.model(), Some(Model::Threading));

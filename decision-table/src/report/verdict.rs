@@ -372,18 +372,7 @@ mod tests {
     use crate::report::run::{Meta, Scenario};
 
     fn bench(name: &str, mean: f64) -> Bench {
-        Bench {
-            name: name.into(),
-            command: name.into(),
-            mean,
-            stddev: 0.0,
-            min: mean,
-            max: mean,
-            cpu: mean,
-            user: mean,
-            system: 0.0,
-            runs: 3,
-        }
+        Bench::fixed(name, mean, 3)
     }
 
     fn scenario(name: &str, entries: &[(&str, f64)]) -> Scenario {
