@@ -104,16 +104,25 @@ fn chown_to_owner(path: &Path) {
 
 /// The initdb'd data folder every cluster copies, made once per build folder.
 fn template(bin: &Path) -> PathBuf {
-    // The test binary is in target/<profile>/deps: the template goes beside it.
+    // One per build folder (the test binary is in target/<profile>/deps), but kept in the
+    // temporary folder, not beside the binary: as root, initdb runs as `postgres`, which must
+    // be able to enter every parent folder, and a checkout may sit in a private one (mktemp -d
+    // makes it 0700).
     let exe = std::env::current_exe().expect("the test binary's path");
-    let deps = exe.parent().expect("deps");
+    let build = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        exe.parent().expect("deps").hash(&mut h);
+        h.finish()
+    };
+    let deps = std::env::temp_dir();
     let version = bin
         .parent()
         .and_then(|v| v.file_name())
         .map(|v| v.to_string_lossy().into_owned())
         .unwrap_or_else(|| "pg".into());
     let owner = if is_root() { "postgres" } else { "self" };
-    let done = deps.join(format!("pg-template-{version}-{owner}"));
+    let done = deps.join(format!("dt-pg-template-{version}-{owner}-{build:016x}"));
     if done.join("PG_VERSION").exists() {
         return done;
     }
@@ -125,6 +134,7 @@ fn template(bin: &Path) -> PathBuf {
     chown_to_owner(work.path());
     let data = work.path().join("data");
     let out = as_owner(&bin.join("initdb"))
+        .current_dir(work.path())
         .arg("-D")
         .arg(&data)
         .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"])
