@@ -1136,7 +1136,8 @@ done
 
 # What the run leaves for docs/results names files relative to the repository, as the report's
 # commands do (the SQLite sweep's summaries and logs carry their database's path).
-grep -rlF "$ROOT/" "$OUT/summaries" "$OUT/db-sweep" 2>/dev/null | xargs -r sed -i "s|$ROOT/||g"
+# (grep finds nothing when the results are outside the repository: not a failure.)
+{ grep -rlF "$ROOT/" "$OUT/summaries" "$OUT/db-sweep" 2>/dev/null || true; } | xargs -r sed -i "s|$ROOT/||g"
 write_meta
 "$BIN/decision-table" report "$OUT"
 echo "== done in ${SECONDS}s ($([ $QUICK = 1 ] && echo quick || echo full) run): $OUT/REPORT.md"
