@@ -215,15 +215,58 @@ gen_matrix() {
     [ -f "$DIR/b.mat" ] || "$BIN/decision-table" gen matrix --n "$1" --seed 42 --out "$DIR" >/dev/null
 }
 
+# halve_matrix DIR: DIR-top and DIR-bottom, each with half of A's rows (the top half, the rest)
+# and the same B (a hard link): two products that together are DIR's, made once.
+halve_matrix() {
+    local half
+    for half in top bottom; do
+        [ -f "$1-$half/b.mat" ] && continue
+        mkdir -p "$1-$half"
+        python3 - "$1/a.mat" "$1-$half/a.mat.tmp" $half <<'PY'
+import struct, sys
+src, dst, half = sys.argv[1:]
+with open(src, "rb") as f:
+    head = f.read(32)
+    rows, cols = struct.unpack_from("<QQ", head, 16)
+    top = rows // 2
+    start, count = (0, top) if half == "top" else (top, rows - top)
+    f.seek(32 + start * cols * 8)
+    body = f.read(count * cols * 8)
+with open(dst, "wb") as out:
+    out.write(head[:16] + struct.pack("<QQ", count, cols) + body)
+PY
+        mv "$1-$half/a.mat.tmp" "$1-$half/a.mat"
+        ln -f "$1/b.mat" "$1-$half/b.mat"
+    done
+}
+
+# at_once CMD1 CMD2: one command that runs both at the same time and fails if either fails.
+at_once() {
+    printf "sh -c '%s >/dev/null & p=\$!; %s >/dev/null && wait \$p'" "$1" "$2"
+}
+
 scenario_matrix() {
     local n=2048 pure_n=256
     [ $QUICK = 1 ] && n=1024 pure_n=128
     RUNS=5 WARMUP=1
     gen_matrix $n
     add_cpu_variants "matrix $DIR --workers $CORES"
+    # The machine's own ceiling for two cores, no model at all: two serial processes started
+    # at once, each on half of A's rows, sharing nothing but the machine (caches, memory
+    # bandwidth, the host's other guests). No model can be more efficient than this; a target
+    # above it is a target for another machine. Timed only (two digests of half products); its
+    # speedup is against the serial run of the whole product, the same work.
+    halve_matrix "$DIR"
+    add two-serials "$(at_once "$BIN/serial matrix $DIR-top" "$BIN/serial matrix $DIR-bottom")"
+    TIMED_ONLY_[matrix:two-serials]=1 DIGEST_GROUP_[matrix:two-serials]=rust
     # numpy on the same inputs (BLAS pinned to one thread per worker, see python/chapter/matrix.py);
     # pure Python, about a thousand times slower, on a smaller product of its own.
     add_python_models "matrix $DIR --workers $CORES --engine numpy" numpy
+    if [ $PYTHON = 1 ]; then
+        local np="-m chapter matrix --engine numpy --model serial"
+        add python-two-serials "$(at_once "$PY $np $DIR-top" "$PY $np $DIR-bottom")"
+        TIMED_ONLY_[matrix:python-two-serials]=1 DIGEST_GROUP_[matrix:python-two-serials]=python-numpy
+    fi
     add_distributed "matrix $DIR"
     gen_matrix $pure_n
     add_python_models "matrix $DIR --workers $CORES --engine pure" "" 3
@@ -976,6 +1019,9 @@ run_scenario() {
         printf '%s\n' "$(relative "$cmd")" >"$OUT/summaries/$s/$name.cmd"
         if [ -n "${TIMED_ONLY_[$s:$name]:-}" ]; then
             printf '   %-28s (timed only: no summary)\n' "$name"
+            # A yardstick doing the same work as a group's serial run gets a speedup against it.
+            [ -n "${DIGEST_GROUP_[$s:$name]:-}" ] &&
+                printf '%s\n' "${DIGEST_GROUP_[$s:$name]}" >"$OUT/summaries/$s/$name.group"
             continue
         fi
         t0=$(date +%s%N)

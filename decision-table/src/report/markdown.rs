@@ -249,6 +249,67 @@ fn language_notes(s: &Scenario, language: Language) -> String {
     out
 }
 
+/// The harness's yardstick for two cores (matrix): two serial processes started at once, each
+/// on half of the work, sharing nothing but the machine. Named `two-serials` (`python-` first
+/// for Python's); timed only, with a speedup against the serial run of the whole work.
+pub const TWO_SERIALS: &str = "two-serials";
+
+/// Under a language's table that has the two-core yardstick: what it is, and how close the
+/// most efficient model came to it. A model cannot be more efficient than the machine lets two
+/// programs that never talk to each other be; this says how much of the gap to 1.00 is the
+/// machine's and how much the model's.
+fn ceiling_note(s: &Scenario, language: Language, cores: usize) -> String {
+    let name = format!("{}{TWO_SERIALS}", language.name_prefix());
+    let Some(ceiling) = s.entries_of(language).find(|e| e.bench.name == name) else {
+        return String::new();
+    };
+    let (Some(serial), Some(top)) = (s.serial_for(ceiling), s.speedup(ceiling)) else {
+        return String::new();
+    };
+    let per_core = |sp: f64| {
+        if cores > 0 {
+            format!("efficiency {}", ratio(sp / cores as f64))
+        } else {
+            format!("speedup {}x", ratio(sp))
+        }
+    };
+    let mut out = format!(
+        "
+`{name}` is no model: two `{}` processes started at once, each on half of the work, \
+         sharing nothing but the machine (its caches, its memory bandwidth, the host's other \
+         guests). Its {} is what this machine's cores give with no coordination at all: the \
+         yardstick for every model here.",
+        serial.bench.name,
+        per_core(top),
+    );
+    let best = s
+        .entries_of(language)
+        .filter(|e| e.runs_as().is_some() && e.bench.name != serial.bench.name)
+        .filter(|e| {
+            s.serial_for(e)
+                .is_some_and(|x| x.bench.name == serial.bench.name)
+        })
+        .filter_map(|e| s.speedup(e).map(|sp| (e, sp)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((e, sp)) = best {
+        let _ = write!(
+            out,
+            " The most efficient model, `{}` ({}), reached {:.0} % of it.",
+            e.bench.name,
+            per_core(sp),
+            100.0 * sp / top
+        );
+        if sp > top {
+            out.push_str(
+                " Over 100 %: the model's workers share what each of the two processes does \
+                 alone (starting up, reading the inputs).",
+            );
+        }
+    }
+    out.push('\n');
+    out
+}
+
 /// What may be compared between the two languages of a scenario: times only on the same
 /// inputs, and digests only as a remark (each language is checked against itself).
 fn across_languages(s: &Scenario) -> String {
@@ -402,6 +463,7 @@ pub fn render(report: &Report, chart_dir: &str) -> String {
             let _ = writeln!(out, "{}\n", language_heading(s, language));
             out.push_str(&scenario_table(s, language, m.cores));
             out.push_str(&language_notes(s, language));
+            out.push_str(&ceiling_note(s, language, m.cores));
         }
         out.push_str(&across_languages(s));
         out.push_str("\n<details><summary>commands</summary>\n\n");
@@ -601,6 +663,41 @@ mod tests {
         s.entries[1].summary.as_mut().unwrap().digest = "xxxx".into();
         assert_eq!(s.digests_agree(Language::Python), Some(false));
         assert!(scenario_table(&s, Language::Python, 2).contains("✗ `xxxx` differs"));
+    }
+
+    #[test]
+    fn the_two_core_yardstick_is_explained_and_the_best_model_measured_against_it() {
+        let mut s = Scenario {
+            name: "matrix".into(),
+            entries: vec![
+                entry("serial", 1.0),
+                entry("threading", 0.6),
+                entry("multiprocessing", 0.7),
+                entry(TWO_SERIALS, 0.55),
+            ],
+        };
+        for e in &mut s.entries[..3] {
+            let model = e.bench.name.clone();
+            e.summary = Some(summary("matrix", &model, "aaaa", 2));
+            e.digest_group = Some("rust".into());
+        }
+        // Timed only: no summary, but the harness put it in the serial run's group.
+        s.entries[3].digest_group = Some("rust".into());
+        let note = ceiling_note(&s, Language::Rust, 2);
+        assert!(note.contains("`two-serials` is no model"), "{note}");
+        assert!(note.contains("efficiency 0.91"), "{note}");
+        // threading: 1 / 0.6 = 1.67x, 0.83 per core, 92 % of 1 / 0.55 = 1.82x.
+        assert!(
+            note.contains("`threading` (efficiency 0.83), reached 92 %"),
+            "{note}"
+        );
+        // It is no candidate for the verdicts, and gets a speedup in the table.
+        assert_eq!(s.entries[3].runs_as(), None);
+        assert!(scenario_table(&s, Language::Rust, 2).contains("| two-serials | 0.550 s ± "));
+        // No yardstick, no note; none for Python either.
+        assert_eq!(ceiling_note(&s, Language::Python, 2), "");
+        s.entries.pop();
+        assert_eq!(ceiling_note(&s, Language::Rust, 2), "");
     }
 
     #[test]
