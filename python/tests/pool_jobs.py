@@ -27,3 +27,14 @@ async def async_square(i):
 
     await asyncio.sleep(0.002 * (20 - i))
     return i * i
+
+
+class NoRepr:
+    """A result nobody should format: its repr fails the run that takes it."""
+
+    def __repr__(self):
+        raise AssertionError("a result's repr was taken")
+
+
+def no_repr(i):
+    return NoRepr()
