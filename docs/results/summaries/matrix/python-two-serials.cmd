@@ -1,0 +1,1 @@
+sh -c '.venv/bin/python -m chapter matrix --engine numpy --model serial results/inputs/matrix-n2048-seed42-top >/dev/null & p=$!; .venv/bin/python -m chapter matrix --engine numpy --model serial results/inputs/matrix-n2048-seed42-bottom >/dev/null && wait $p'
