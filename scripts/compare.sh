@@ -216,26 +216,21 @@ gen_matrix() {
 }
 
 # halve_matrix DIR: DIR-top and DIR-bottom, each with half of A's rows (the top half, the rest)
-# and the same B (a hard link): two products that together are DIR's, made once.
+# and the same B (a hard link): two products that together are DIR's, made once, with the
+# Python side's reader and atomic writer of the matrix format (standard library only).
 halve_matrix() {
     local half
     for half in top bottom; do
         [ -f "$1-$half/b.mat" ] && continue
         mkdir -p "$1-$half"
-        python3 - "$1/a.mat" "$1-$half/a.mat.tmp" $half <<'PY'
-import struct, sys
+        PYTHONPATH="$ROOT/python" python3 - "$1/a.mat" "$1-$half/a.mat" $half <<'PY'
+import sys
+from chapter.matrix import read_header, read_rows, write
 src, dst, half = sys.argv[1:]
-with open(src, "rb") as f:
-    head = f.read(32)
-    rows, cols = struct.unpack_from("<QQ", head, 16)
-    top = rows // 2
-    start, count = (0, top) if half == "top" else (top, rows - top)
-    f.seek(32 + start * cols * 8)
-    body = f.read(count * cols * 8)
-with open(dst, "wb") as out:
-    out.write(head[:16] + struct.pack("<QQ", count, cols) + body)
+rows, cols = read_header(src)
+start, count = (0, rows // 2) if half == "top" else (rows // 2, rows - rows // 2)
+write(dst, count, cols, read_rows(src, start, count))
 PY
-        mv "$1-$half/a.mat.tmp" "$1-$half/a.mat"
         ln -f "$1/b.mat" "$1-$half/b.mat"
     done
 }
