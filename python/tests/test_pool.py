@@ -129,11 +129,31 @@ def _start(*args):
 
     # A shell's background job starts with SIGINT ignored, and Python keeps it that way: give
     # the run the default disposition, as a terminal would.
+    # PYTHONFAULTHANDLER: a run that hangs is sent SIGABRT by _exit_status and prints every
+    # thread's stack on the way out, so a hang seen once in CI says where it was.
     return subprocess.Popen(
         [sys.executable, "-m", "chapter", *map(str, args)], cwd=PYTHON_DIR,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def _exit_status(proc, within_s):
+    """The run's exit status, or a failure carrying the stacks of a run still there."""
+    import signal
+    import subprocess
+
+    try:
+        return proc.wait(within_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        pytest.fail(f"still running {within_s} s after the signal; its stacks:\n{proc.stderr.read()}")
 
 
 def _children_when_started(proc, want):
@@ -169,7 +189,7 @@ def test_ctrl_c_and_sigterm_leave_no_worker_behind(args, sig, rc):
     proc = _start(*args)
     kids = _children_when_started(proc, 2)
     proc.send_signal(getattr(signal, sig))
-    assert proc.wait(15) == rc
+    assert _exit_status(proc, 15) == rc
     assert "interrupted; worker processes stopped" in proc.stderr.read()
     assert _gone(kids, 2), f"orphans: {kids}"
 
