@@ -16,11 +16,12 @@
 //! turns into a failed block naming the process; a new worker takes its place, every other
 //! block completes, and the exit status is 1.
 
-use crate::engine::EngineArgs;
+use crate::engine::{Engine, EngineArgs};
 use crate::pool::Pool;
 use anyhow::Result;
+use scenarios::matrix::shared::{SharedC, read_block};
 use scenarios::matrix::{self, MatrixArgs, MultiplyRows};
-use scenarios::outcome::OnError;
+use scenarios::outcome::{OnError, Outcome};
 use scenarios::{Run, Summary};
 
 pub fn run(args: &MatrixArgs, engine: &EngineArgs) -> Result<Summary> {
@@ -31,6 +32,25 @@ pub fn run(args: &MatrixArgs, engine: &EngineArgs) -> Result<Summary> {
         .on_error(OnError::KeepGoing)
         .engine(engine);
     let mut run = Run::start("matrix", pool.label(), blocks.len());
-    let outcomes = pool.map_in_order(&mut run, blocks, MultiplyRows::new(args))?;
+    let job = MultiplyRows::new(args);
+    if engine.engine == Engine::Rayon {
+        // rayon's threads keep C in this process, as `threading` does.
+        let outcomes = pool.map_in_order(&mut run, blocks, job)?;
+        return matrix::summarise(run, (m, k, n), args, outcomes);
+    }
+    // Made before the pool starts its workers, so that every one of them inherits it; kept open
+    // (`c`) until C has been read back.
+    let (shared, c) = SharedC::create(m, n)?;
+    run.shared_memory_kib(shared.kib());
+    let job = job.with_shared_c(shared);
+    let mut outcomes = pool.map_in_order(&mut run, blocks.clone(), job)?;
+    if args.save_c.is_some() {
+        // Only to write C out: a run that just computes it leaves it in the shared memory.
+        for (rows, outcome) in blocks.into_iter().zip(&mut outcomes) {
+            if let Outcome::Done(block) = outcome {
+                block.c = read_block(&c, n, rows)?;
+            }
+        }
+    }
     matrix::summarise(run, (m, k, n), args, outcomes)
 }

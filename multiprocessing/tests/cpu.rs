@@ -44,6 +44,50 @@ fn every_engine_matches_the_reference() {
     }
 }
 
+/// The workers write their rows of C into memory shared with the parent, which reads it back to
+/// save it: what is saved must be the product, bit for bit, and equal to what rayon's threads
+/// keep in memory. The shared memory is counted in the run's memory.
+#[test]
+fn c_the_workers_wrote_into_shared_memory_is_the_product() {
+    use scenarios::matrix::{multiply, read};
+    let inputs = cpu_inputs(37, 5);
+    let (a, b) = (
+        read(&inputs.matrix.join("a.mat")).unwrap(),
+        read(&inputs.matrix.join("b.mat")).unwrap(),
+    );
+    let bits = |xs: &[f64]| xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let want = bits(&multiply(&a, &b, a.rows));
+    let c_kib = (a.rows * b.cols * 8).div_ceil(1024) as u64;
+    for (engine, workers) in [("processes", "1"), ("processes", "3"), ("rayon", "2")] {
+        let saved = inputs.dir.path().join(format!("c-{engine}-{workers}.mat"));
+        let args = [
+            "matrix",
+            inputs.matrix.to_str().unwrap(),
+            "--block-rows",
+            "8",
+            "--workers",
+            workers,
+            "--engine",
+            engine,
+            "--save-c",
+            saved.to_str().unwrap(),
+        ];
+        let (s, _) = run_json(EXE, &args);
+        assert_eq!(s.digest, inputs.matrix_digest, "{args:?}");
+        let c = read(&saved).unwrap();
+        assert_eq!((c.rows, c.cols), (a.rows, b.cols), "{args:?}");
+        assert!(bits(&c.data) == want, "{args:?}: C is not A x B");
+        let shared = s.extra.get("shared_kib").and_then(|v| v.as_u64());
+        if engine == "processes" {
+            assert_eq!(shared, Some(c_kib), "{args:?}");
+            let pss = s.extra["children_pss_kib"].as_u64().unwrap();
+            assert!(s.max_rss_kib >= c_kib + pss, "{args:?}: {s:?}");
+        } else {
+            assert_eq!(shared, None, "{args:?}: threads share no memory file");
+        }
+    }
+}
+
 #[test]
 fn worker_processes_are_real_and_gone_after_the_run() {
     let inputs = cpu_inputs(37, 1);

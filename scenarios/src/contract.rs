@@ -12,7 +12,8 @@
 //! `user_s` and `sys_s` are the CPU time this process and its children used over the same span,
 //! and `max_rss_kib` the peak memory of the process plus its children's peak summed PSS (see
 //! [`crate::usage`]; a run with children also reports `children_pss_kib` and
-//! `children_rss_kib`). Scenario-specific figures (GFLOP/s, pids, latency percentiles) go in
+//! `children_rss_kib`), plus any memory shared between processes that none of them maps
+//! (`shared_kib`, [`Run::shared_memory_kib`]). Scenario-specific figures (GFLOP/s, pids, latency percentiles) go in
 //! extra fields beside these.
 
 use crate::usage;
@@ -72,6 +73,7 @@ pub struct Run {
     started: Instant,
     baseline: usage::ResourceUse,
     extra: Map<String, Value>,
+    shared_kib: u64,
 }
 
 impl Run {
@@ -86,6 +88,7 @@ impl Run {
             started: Instant::now(),
             baseline: usage::current(),
             extra: Map::new(),
+            shared_kib: 0,
         }
     }
 
@@ -105,6 +108,14 @@ impl Run {
         self
     }
 
+    /// Count `kib` of memory the run's processes share but none of them maps (a memory file
+    /// written with `pwrite`): it is in no process's RSS or PSS, so it is added to
+    /// `max_rss_kib` here, and reported as `shared_kib`.
+    pub fn shared_memory_kib(&mut self, kib: u64) -> &mut Self {
+        self.shared_kib += kib;
+        self
+    }
+
     /// Stop the clock, read resource use, and build the summary.
     pub fn finish(self, digest: String, failed: usize) -> Summary {
         let wall_s = self.started.elapsed().as_secs_f64();
@@ -116,6 +127,9 @@ impl Run {
             extra.insert("children_pss_kib".into(), children.pss_kib.into());
             extra.insert("children_rss_kib".into(), children.rss_kib.into());
         }
+        if self.shared_kib > 0 {
+            extra.insert("shared_kib".into(), self.shared_kib.into());
+        }
         Summary {
             scenario: self.scenario,
             model: self.model,
@@ -125,7 +139,7 @@ impl Run {
             wall_s: round(wall_s, 6),
             user_s: round((used.user_s - self.baseline.user_s).max(0.0), 6),
             sys_s: round((used.sys_s - self.baseline.sys_s).max(0.0), 6),
-            max_rss_kib: used.max_rss_kib,
+            max_rss_kib: used.max_rss_kib + self.shared_kib,
             digest,
             failed,
             extra,

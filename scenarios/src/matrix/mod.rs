@@ -13,6 +13,7 @@
 
 pub mod file;
 pub mod kernel;
+pub mod shared;
 
 pub use file::{Header, read, read_header, read_rows, to_bytes, write};
 pub use kernel::{multiply, multiply_rows};
@@ -161,6 +162,10 @@ pub struct MultiplyRows {
     /// to a worker process: each process reads B itself, once.
     #[serde(skip)]
     b_matrix: OnceLock<Result<Matrix, String>>,
+    /// Set by a process pool: each block's rows of C go into memory shared with the parent,
+    /// and the reply through the pipe carries only their hashes.
+    #[serde(default)]
+    shared_c: Option<shared::SharedC>,
 }
 
 impl MultiplyRows {
@@ -169,7 +174,14 @@ impl MultiplyRows {
             a: args.a(),
             b: args.b(),
             b_matrix: OnceLock::new(),
+            shared_c: None,
         }
+    }
+
+    /// The same job for worker processes that write C into `shared` (see [`shared`]).
+    pub fn with_shared_c(mut self, shared: shared::SharedC) -> MultiplyRows {
+        self.shared_c = Some(shared);
+        self
     }
 
     /// The file A is read from, a block of rows at a time.
@@ -197,7 +209,12 @@ impl Job for MultiplyRows {
     type Output = Block;
 
     fn run(&self, rows: Rows) -> Result<Block> {
-        block(&self.a, self.b_matrix()?, rows)
+        let mut done = block(&self.a, self.b_matrix()?, rows)?;
+        if let Some(shared) = &self.shared_c {
+            shared.put(rows, &done.c)?;
+            done.c = Vec::new();
+        }
+        Ok(done)
     }
 
     /// Half a minute to start and read B, plus the block's arithmetic at 50 MFLOP/s: a
@@ -217,8 +234,9 @@ pub struct Block {
     pub kernel_s: f64,
     /// The SHA-256 of each row, in row order.
     pub row_hashes: Vec<Sha>,
-    /// The rows of C. A worker process sends them back through its pipe: shipping results is
-    /// part of what processes cost. (As raw bytes: one copy, not a number at a time.)
+    /// The rows of C. Empty in a reply from a worker process, which wrote them into memory it
+    /// shares with its parent ([`shared`]); elsewhere (threads, a worker on another host, which
+    /// sends them back as raw bytes) the rows themselves.
     #[serde(with = "f64s_as_bytes")]
     pub c: Vec<f64>,
 }
