@@ -105,15 +105,21 @@ fn short(digest: &str) -> &str {
 /// `max_rss_kib` as its own peak plus its children's summed PSS, and gives the children's PSS
 /// and RSS sums apart: PSS is shown as the memory (it splits the pages a forked child shares
 /// with its parent and siblings), the same total with RSS beside it (it counts every shared
-/// page once per process, so it overstates what a pool costs).
+/// page once per process, so it overstates what a pool costs). Memory the processes share
+/// without mapping it (`shared_kib`: Rust's matrix workers write C into a memory file) is in
+/// both figures, and named, since no process's own RSS shows it.
 fn memory(summary: &Summary) -> String {
     let kib = |k: &str| summary.extra.get(k).and_then(Value::as_u64);
-    match (kib("children_pss_kib"), kib("children_rss_kib")) {
+    let peak = match (kib("children_pss_kib"), kib("children_rss_kib")) {
         (Some(pss), Some(rss)) => {
             let with_rss = summary.max_rss_kib.saturating_sub(pss) + rss;
             format!("{} PSS ({} RSS)", mib(summary.max_rss_kib), mib(with_rss))
         }
         _ => mib(summary.max_rss_kib),
+    };
+    match kib("shared_kib") {
+        Some(shared) => format!("{peak}, {} of it shared", mib(shared)),
+        None => peak,
     }
 }
 
@@ -601,6 +607,24 @@ mod tests {
 
     fn entry(name: &str, mean: f64) -> Entry {
         Entry::new(Bench::fixed(name, mean, 3))
+    }
+
+    #[test]
+    fn memory_shared_between_processes_is_named_in_the_memory_cell() {
+        let mut pool = summary("matrix", "multiprocessing", "aaaa", 2);
+        pool.max_rss_kib = 40 * 1024;
+        let extra = |k: &str, mib: u64| (k.to_string(), Value::from(mib * 1024));
+        pool.extra.extend([
+            extra("children_pss_kib", 20),
+            extra("children_rss_kib", 30),
+            extra("shared_kib", 8),
+        ]);
+        assert_eq!(
+            memory(&pool),
+            "40.0 MiB PSS (50.0 MiB RSS), 8.0 MiB of it shared"
+        );
+        pool.extra.remove("shared_kib");
+        assert_eq!(memory(&pool), "40.0 MiB PSS (50.0 MiB RSS)");
     }
 
     #[test]

@@ -227,6 +227,23 @@ fn explain(m: &Measured, fastest: &Entry, rival: Option<&Entry>) -> String {
                 None => format!("{library} releases the GIL while it works"),
             }
         }
+        // The `blocking` variant hands nothing over: its event loop computes between waits.
+        (language, true, Some(Model::Asyncio))
+            if fastest.bench.name.ends_with("asyncio-blocking") =>
+        {
+            match language {
+                Language::Python => {
+                    "the event loop did the CPU work itself, between its waits, on one thread: \
+                     under the GIL a pool's threads would have taken turns at it too, and this \
+                     skipped handing each item over"
+                }
+                Language::Rust => {
+                    "the event loop did the CPU work itself, between its waits, on one thread: \
+                     the work was too small for handing it to a pool to pay"
+                }
+            }
+            .into()
+        }
         (Language::Python, true, Some(Model::Asyncio)) => {
             "the event loop handed the work to an executor pool, so it ran as the pool's \
              threads or processes do"
@@ -470,6 +487,49 @@ mod tests {
         assert_eq!(v.fastest.as_deref(), Some("python-threading"));
         assert!(v.why.contains("one core busy"), "{}", v.why);
         assert!(!v.why.contains("releases the GIL"), "{}", v.why);
+    }
+
+    #[test]
+    fn an_event_loop_that_computed_itself_is_not_said_to_have_used_a_pool() {
+        let judged = |language, entries: &[(&str, f64)]| {
+            let report = Report {
+                meta: Meta::default(),
+                sweeps: Default::default(),
+                scenarios: vec![scenario("matrix", entries)],
+            };
+            judge(&row("matrix", &[Model::Asyncio]), &report, language)
+        };
+        let python = [
+            ("python-serial", 2.0),
+            ("python-threading", 1.9),
+            ("python-asyncio", 1.8),
+        ];
+        let blocking = judged(
+            Language::Python,
+            &[
+                python[0],
+                python[1],
+                python[2],
+                ("python-asyncio-blocking", 1.2),
+            ],
+        );
+        assert_eq!(blocking.fastest.as_deref(), Some("python-asyncio-blocking"));
+        assert!(
+            blocking.why.contains("did the CPU work itself"),
+            "{}",
+            blocking.why
+        );
+        assert!(!blocking.why.contains("executor pool"), "{}", blocking.why);
+        let pooled = judged(Language::Python, &python);
+        assert_eq!(pooled.fastest.as_deref(), Some("python-asyncio"));
+        assert!(pooled.why.contains("executor pool"), "{}", pooled.why);
+        let rust = judged(
+            Language::Rust,
+            &[("serial", 2.0), ("asyncio", 1.5), ("asyncio-blocking", 1.0)],
+        );
+        assert_eq!(rust.fastest.as_deref(), Some("asyncio-blocking"));
+        assert!(rust.why.contains("did the CPU work itself"), "{}", rust.why);
+        assert!(!rust.why.contains("spawn_blocking"), "{}", rust.why);
     }
 
     #[test]
