@@ -161,7 +161,7 @@ pub fn read_rows(path: &Path, start: usize, count: usize) -> Result<Vec<f64>> {
 }
 
 /// Read `count` f64s through a small buffer: no second, byte-sized copy of the data.
-fn read_f64s(f: &mut File, count: usize, path: &Path) -> Result<Vec<f64>> {
+pub(crate) fn read_f64s(f: &mut impl Read, count: usize, path: &Path) -> Result<Vec<f64>> {
     let mut out = Vec::with_capacity(count);
     let mut buf = vec![0u8; (count * 8).min(1 << 16)];
     while out.len() < count {

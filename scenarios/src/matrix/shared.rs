@@ -10,16 +10,20 @@
 //!
 //! Why a file written with `pwrite`, not a mapping: a mapping would need `unsafe` (another
 //! process writes the memory under Rust's feet), and the parent does not need C in its address
-//! space to count it done: it reads C back ([`read_block`]) only when asked to save it. Since no
+//! space to count it done: it reads C back ([`read_back`]) only when asked to save it. Since no
 //! process maps the file, its pages show in nobody's RSS or PSS: the run adds its size to its
 //! memory by hand ([`crate::Run::shared_memory_kib`]).
 
-use super::{Rows, to_bytes};
+use super::file::read_f64s;
+use super::{Block, Rows};
+use crate::outcome::Outcome;
 use anyhow::{Context, Result, ensure};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::OnceLock;
 
 /// Rows of C written per `pwrite`: 256 KiB at a time, from one buffer the worker reuses.
@@ -81,8 +85,10 @@ impl SharedC {
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut offset = (rows.start * self.cols * 8) as u64;
+        let mut bytes = Vec::with_capacity(CHUNK_F64S.min(c.len()) * 8);
         for chunk in c.chunks(CHUNK_F64S) {
-            let bytes = to_bytes(chunk);
+            bytes.clear();
+            bytes.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
             file.write_all_at(&bytes, offset)
                 .context("cannot write rows of C into the shared memory file")?;
             offset += bytes.len() as u64;
@@ -110,15 +116,28 @@ impl SharedC {
     }
 }
 
-/// In the parent: read back the rows of C a block's worker wrote into the memory file.
-pub fn read_block(file: &File, cols: usize, rows: Rows) -> Result<Vec<f64>> {
-    let mut bytes = vec![0u8; rows.count * cols * 8];
-    file.read_exact_at(&mut bytes, (rows.start * cols * 8) as u64)
-        .context("cannot read C back from the shared memory file")?;
-    Ok(bytes
-        .chunks_exact(8)
-        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .collect())
+/// In the parent, to save C: put into each computed block the rows its worker wrote.
+pub fn read_back(
+    file: &File,
+    cols: usize,
+    blocks: &[Rows],
+    outcomes: &mut [Outcome<Block>],
+) -> Result<()> {
+    for (&rows, outcome) in blocks.iter().zip(outcomes) {
+        if let Outcome::Done(block) = outcome {
+            block.c = read_block(file, cols, rows)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_block(mut file: &File, cols: usize, rows: Rows) -> Result<Vec<f64>> {
+    file.seek(SeekFrom::Start((rows.start * cols * 8) as u64))?;
+    read_f64s(
+        &mut file,
+        rows.count * cols,
+        Path::new("the shared memory file for C"),
+    )
 }
 
 #[cfg(test)]
@@ -138,20 +157,21 @@ mod tests {
         assert_eq!(before, [0.0; 6]);
     }
 
+    /// Why `put` refused rows `start..start + count` given `len` numbers, with its causes.
+    fn refusal(shared: &SharedC, start: usize, count: usize, len: usize) -> String {
+        let err = shared
+            .put(Rows { start, count }, &vec![0.0; len])
+            .unwrap_err();
+        format!("{err:#}")
+    }
+
     #[test]
     fn rows_that_do_not_fit_are_refused() {
         let (shared, _file) = SharedC::create(4, 2).unwrap();
-        let err = shared
-            .put(Rows { start: 3, count: 2 }, &[0.0; 4])
-            .unwrap_err();
-        assert!(
-            format!("{err}").contains("do not fit the shared C of 4 x 2"),
-            "{err}"
-        );
-        let err = shared
-            .put(Rows { start: 0, count: 1 }, &[0.0; 3])
-            .unwrap_err();
-        assert!(format!("{err}").contains("do not fit"), "{err}");
+        let why = refusal(&shared, 3, 2, 4);
+        assert!(why.contains("do not fit the shared C of 4 x 2"), "{why}");
+        let why = refusal(&shared, 0, 1, 3);
+        assert!(why.contains("do not fit"), "{why}");
     }
 
     #[test]
@@ -159,21 +179,11 @@ mod tests {
         let (mut shared, _file) = SharedC::create(4, 4).unwrap();
         let other = tempfile::tempfile().unwrap();
         shared.fd = other.as_raw_fd();
-        let err = shared
-            .put(Rows { start: 0, count: 1 }, &[0.0; 4])
-            .unwrap_err();
-        assert!(
-            format!("{err:#}").contains("not the parent's memory file"),
-            "{err:#}"
-        );
+        let why = refusal(&shared, 0, 1, 4);
+        assert!(why.contains("not the parent's memory file"), "{why}");
         shared.fd = 9999;
         shared.file = OnceLock::new();
-        let err = shared
-            .put(Rows { start: 0, count: 1 }, &[0.0; 4])
-            .unwrap_err();
-        assert!(
-            format!("{err:#}").contains("is not open in this process"),
-            "{err:#}"
-        );
+        let why = refusal(&shared, 0, 1, 4);
+        assert!(why.contains("is not open in this process"), "{why}");
     }
 }
