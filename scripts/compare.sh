@@ -694,13 +694,19 @@ chat_point() {
         [ -n "$p99" ] && awk -v p="$p99" -v b="$CAP_BOUND" 'BEGIN { exit !(p < b) }'
 }
 
-# chat_point_retried SERVER N: chat_point, and once more if it missed the bound with everyone
-# let in (CAP_RETRIES=1): one stall of a shared machine must not end a sweep. The first try's
-# files are kept as SERVER-nN.try1.* (the report reads the last try).
+# chat_point_retried SERVER N: chat_point, and once more if it was a near miss (CAP_RETRIES=1):
+# everyone let in, nothing lost, p99 over the bound but under twice it. One stall of a shared
+# machine must not end a sweep; a p99 of twice the bound or more is no stall (in the last full
+# run before this rule, none of the six such points came back within it on a second try, and
+# those second tries took 74 s). The first try's files are kept as SERVER-nN.try1.* (the
+# report reads the last try).
 chat_point_retried() {
-    local stem="$CAP_DIR/$1-n$2" f
+    local stem="$CAP_DIR/$1-n$2" f p99
     chat_point "$1" "$2" && return 0
-    [ "$CAP_RETRIES" -gt 0 ] && [ "$(json_number "$stem.json" admitted)" = "$2" ] || return 1
+    p99=$(json_number "$stem.json" latency_p99_ms)
+    [ "$CAP_RETRIES" -gt 0 ] && [ "$(json_number "$stem.json" admitted)" = "$2" ] &&
+        [ "$(json_number "$stem.json" failed)" = 0 ] && [ -n "$p99" ] &&
+        awk -v p="$p99" -v b="$CAP_BOUND" 'BEGIN { exit !(p < 2 * b) }' || return 1
     for f in "$stem".*; do
         mv "$f" "$stem.try1.${f#"$stem".}"
     done

@@ -30,6 +30,7 @@ class Run:
         self.scenario, self.model, self.variant = scenario, model, variant
         self.workers, self.items = workers, items
         self.extras = {}
+        self._shared_kib = 0
         self._cpu0 = usage.cpu_seconds()
         self._sampler = usage.start_sampler()
         self._t0 = time.perf_counter()
@@ -43,6 +44,14 @@ class Run:
 
     def extra(self, key, value) -> "Run":
         self.extras[key] = value
+        return self
+
+    def shared_memory_kib(self, kib: int) -> "Run":
+        """Memory the run's processes share without mapping it (a memory file they write with
+        ``pwrite``, :mod:`chapter.matrix_shared`): in no process's RSS or PSS, so it is added to
+        ``max_rss_kib`` here and reported as ``shared_kib``, as Rust's
+        ``Run::shared_memory_kib`` does."""
+        self._shared_kib += kib
         return self
 
     @property
@@ -59,6 +68,7 @@ class Run:
         max_rss = usage.own_peak_rss_kib()
         if s.watched_children:
             max_rss += s.children_pss_peak
+        max_rss += self._shared_kib
         summary = {
             "scenario": self.scenario,
             "model": self.model,
@@ -76,6 +86,8 @@ class Run:
         if s.watched_children:
             summary["children_pss_kib"] = s.children_pss_peak
             summary["children_rss_kib"] = s.children_rss_peak
+        if self._shared_kib:
+            summary["shared_kib"] = self._shared_kib
         summary["language"] = "python"
         return summary
 

@@ -32,6 +32,10 @@ Engines:
   multiply-adds over k as the Rust kernel as long as k fits one of its 256-wide panels, so for
   n <= 256 the numpy digest *is* the Rust digest; at n = 512 it is not (the partial sums of two
   panels are added). That is an observation about one BLAS build, not a promise.
+- Blocks computed in other processes (``--model multiprocessing``, ``--variant
+  process_executor``) write their rows of C into a memory file the parent shares with them
+  (:mod:`chapter.matrix_shared`, the twin of the Rust side's) and send back only the kernel time
+  and the row hashes: C is not pickled through the pipes.
 - How far either is from Rust: the Rust binaries use a GEMM crate (`matrixmultiply`) whose
   rounding neither engine reproduces, so the digests differ by design; ``--save-c`` here and in
   Rust, then ``python -m chapter compare matrix``, says by how much (a few units in the last
@@ -63,6 +67,7 @@ from chapter.console import say
 from chapter.contract import ChapterError, Run
 from chapter.digest import Digest
 from chapter.files import write_atomically
+from chapter.matrix_shared import SharedC
 
 MAGIC = b"DTMATRIX"
 VERSION = 1
@@ -246,8 +251,9 @@ def _b_for(path, engine):
 
 def block_job(task):
     """One work item, the same in every model: rows ``start..start+rows`` of C. Returns
-    (seconds inside the kernel, each row's SHA-256, the rows of C as little-endian bytes)."""
-    a_path, b_path, start, rows, engine = task
+    (seconds inside the kernel, each row's SHA-256, the rows of C as little-endian bytes), or
+    ``None`` for the rows when it wrote them into the shared C of a process pool instead."""
+    a_path, b_path, start, rows, engine, shared = task
     b = _b_for(b_path, engine)
     a_bytes = read_rows(a_path, start, rows)
     k, n = b.inner, b.cols
@@ -265,6 +271,9 @@ def block_job(task):
         kernel_s = time.perf_counter() - t0
         c = np.ascontiguousarray(c[:rows], dtype="<f8")
         hashes = [hashlib.sha256(c[r].tobytes()).digest() for r in range(rows)]
+        if shared is not None:
+            shared.put(start, rows, c)
+            return kernel_s, hashes, None
         return kernel_s, hashes, c.tobytes()
     flat = _floats(a_bytes).tolist()
     a_rows = [flat[r * k : (r + 1) * k] for r in range(rows)]
@@ -272,7 +281,11 @@ def block_job(task):
     c_rows = _pure_kernel(a_rows, b.rows, n)
     kernel_s = time.perf_counter() - t0
     row_bytes = [_le_bytes(r) for r in c_rows]
-    return kernel_s, [hashlib.sha256(r).digest() for r in row_bytes], b"".join(row_bytes)
+    hashes, c_bytes = [hashlib.sha256(r).digest() for r in row_bytes], b"".join(row_bytes)
+    if shared is not None:
+        shared.put(start, rows, c_bytes)
+        return kernel_s, hashes, None
+    return kernel_s, hashes, c_bytes
 
 
 def _blas_init(threads):
@@ -297,33 +310,45 @@ def run(args) -> dict:
     blocks = -(-m // rows)
     variant = args.variant or pool.DEFAULT_VARIANT[model]
     run_ = Run.start("matrix", model, f"{variant}/{engine}", 1 if model == "serial" else args.workers, blocks)
-    tasks = [(a, b, i * rows, min(rows, m - i * rows), engine) for i in range(blocks)]
     init = None
     if engine == "numpy" and args.blas_threads > 0:
         import functools
 
         init = functools.partial(_blas_init, args.blas_threads)
-    mapped = pool.map_in_order(
-        tasks,
-        args.workers,
-        block_job,
-        model,
-        keep_going=True,  # as in Rust: a failed block is counted, the others still computed
-        variant=variant,
-        die_on_task=args.die_on_task,
-        stall_timeout_s=args.stall_timeout_s,
-        start_method=args.start_method,
-        init=init,
-    )
+    # Blocks computed in other processes write their rows into one memory file (see
+    # chapter.matrix_shared) rather than pickle them back: C is not copied through the pipes.
+    in_processes = model == "multiprocessing" or variant == "process_executor"
+    shared = SharedC.create(m, n) if in_processes else None
+    tasks = [(a, b, i * rows, min(rows, m - i * rows), engine, shared) for i in range(blocks)]
+    try:
+        mapped = pool.map_in_order(
+            tasks,
+            args.workers,
+            block_job,
+            model,
+            keep_going=True,  # as in Rust: a failed block is counted, the others still computed
+            variant=variant,
+            die_on_task=args.die_on_task,
+            stall_timeout_s=args.stall_timeout_s,
+            start_method=args.start_method,
+            init=init,
+        )
+        c = None
+        if args.save_c:
+            c = bytearray(shared.read_back()) if shared is not None else bytearray(m * n * 8)
+    finally:
+        if shared is not None:
+            shared.close()
+    if shared is not None:
+        run_.shared_memory_kib(shared.kib())
     digest, kernel_s, failed = Digest(), 0.0, 0
-    c = bytearray(m * n * 8) if args.save_c else None
     for i, o in enumerate(mapped.outcomes):
         if o is not None and o.ok:
             ks, hashes, c_bytes = o.value
             kernel_s += ks
             for h in hashes:
                 digest.update(h)
-            if c is not None:
+            if c is not None and c_bytes is not None:
                 at = i * rows * n * 8
                 c[at : at + len(c_bytes)] = c_bytes
             continue

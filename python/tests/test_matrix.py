@@ -1,6 +1,6 @@
-"""The matrix scenario: the exact-FMA engine prints the Rust digest (so the files and the digest
-are read and built as in Rust); the pure and numpy engines agree across models and block sizes;
-bad files are refused naming themselves."""
+"""The matrix scenario: the pure and numpy engines agree across models and block sizes; the C
+worker processes write into shared memory is the product; C saved here is within rounding of
+Rust's; bad files are refused naming themselves."""
 
 import struct
 
@@ -85,6 +85,39 @@ def test_save_c_and_compare_measure_how_far_python_is_from_rust(small, bin_dir, 
         # Rounding, not a wrong result: sums of 12 products in [-1, 1], off by a few units in
         # the last place (the relative difference can be larger where a sum cancels to ~0).
         assert r["max_abs"] < 1e-14 * 12, r
+
+
+@pytest.mark.parametrize("engine", ["pure", "numpy"])
+def test_c_the_worker_processes_wrote_into_shared_memory_is_the_product(engine, matrix_dir, tmp_path):
+    # Processes put their rows into the memory file (chapter.matrix_shared), not the reply: if
+    # they did not write, the C read back would be zeros, not the product the threads saved.
+    want = tmp_path / "threads.mat"
+    s = run_json("matrix", matrix_dir, "--engine", engine, "--model", "threading", "--save-c", want)
+    assert "shared_kib" not in s
+    for model, variant in (("multiprocessing", "processes"), ("multiprocessing", "pool_map"), ("asyncio", "process_executor")):
+        got = tmp_path / f"{model}-{variant}.mat"
+        p = run_json(
+            "matrix", matrix_dir, "--engine", engine, "--model", model, "--variant", variant,
+            "--workers", 2, "--block-rows", 7, "--save-c", got,
+        )
+        assert got.read_bytes() == want.read_bytes(), (model, variant)
+        assert p["digest"] == s["digest"] and p["failed"] == 0
+        # C's 40 x 40 f64s, 12.5 KiB, counted in the run's memory beside the children's PSS.
+        assert p["shared_kib"] == 13 and p["max_rss_kib"] >= 13 + p["children_pss_kib"], p
+
+
+def test_shared_c_refuses_rows_that_do_not_fit():
+    from chapter.matrix_shared import SharedC
+
+    c = SharedC.create(3, 2)
+    try:
+        c.put(1, 2, struct.pack("<4d", 1, 2, 3, 4))
+        assert c.read_back() == struct.pack("<6d", 0, 0, 1, 2, 3, 4)
+        for start, rows, data in ((2, 2, b"\0" * 32), (0, 1, b"\0" * 8), (-1, 1, b"\0" * 16)):
+            with pytest.raises(ValueError, match="do not fit the shared C of 3 x 2"):
+                c.put(start, rows, data)
+    finally:
+        c.close()
 
 
 def _write(path, rows, cols, data, magic=b"DTMATRIX", version=1):

@@ -354,8 +354,9 @@ pub fn chat_section(sweep: &ChatSweep, chat: Option<&Scenario>, chart_dir: &str)
             .map_or("100".into(), |n| thousands(*n as u64)),
         ms(s.bound_p99_ms),
         if s.retries > 0 {
-            " A point over the bound with every client in was run once more, and the second \
-             run counts: one stall of a shared machine must not end a sweep."
+            " A near miss (every client in, nothing lost, p99 over the bound but under twice \
+             it) was run once more, and the second run counts: one stall of a shared machine \
+             must not end a sweep."
         } else {
             ""
         },

@@ -106,8 +106,8 @@ fn short(digest: &str) -> &str {
 /// and RSS sums apart: PSS is shown as the memory (it splits the pages a forked child shares
 /// with its parent and siblings), the same total with RSS beside it (it counts every shared
 /// page once per process, so it overstates what a pool costs). Memory the processes share
-/// without mapping it (`shared_kib`: Rust's matrix workers write C into a memory file) is in
-/// both figures, and named, since no process's own RSS shows it.
+/// without mapping it (`shared_kib`: the matrix workers of both languages write C into a
+/// memory file) is in both figures, and named, since no process's own RSS shows it.
 fn memory(summary: &Summary) -> String {
     let kib = |k: &str| summary.extra.get(k).and_then(Value::as_u64);
     let peak = match (kib("children_pss_kib"), kib("children_rss_kib")) {
