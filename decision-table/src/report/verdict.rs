@@ -168,6 +168,14 @@ fn versus(a: &Entry, b: &Entry) -> String {
 fn explain(m: &Measured, fastest: &Entry, rival: Option<&Entry>) -> String {
     let numbers = rival.map_or(String::new(), |r| versus(fastest, r));
     let winner = fastest.runs_as();
+    // The mixed row: its serial run waits about half the time and computes the other half, so
+    // the split into I/O- and CPU-bound below flipped between full runs on its threshold (and
+    // with it the reason given). Its reason names what the winner did with both halves.
+    if m.scenario == "pipeline"
+        && let Some(reason) = mixed_reason(m.language, fastest, winner)
+    {
+        return format!("{reason}{numbers}");
+    }
     let reason: String = match (m.language, m.cpu_bound, winner) {
         (_, _, Some(Model::Serial)) => {
             "the work is too small for any concurrency to pay for its set-up".into()
@@ -287,6 +295,45 @@ fn explain(m: &Measured, fastest: &Entry, rival: Option<&Entry>) -> String {
         (_, _, None) => "measured on this machine".into(),
     };
     format!("{reason}{numbers}")
+}
+
+/// Why a model won the mixed I/O + CPU row (`pipeline`), or `None` where the general reasons
+/// fit as they are (serial: too small to pay; the event loop that computed itself).
+fn mixed_reason(
+    language: Language,
+    fastest: &Entry,
+    winner: Option<Model>,
+) -> Option<&'static str> {
+    if fastest.bench.name.ends_with("-blocking") {
+        return None;
+    }
+    Some(match (language, winner?) {
+        (_, Model::Serial) => return None,
+        (Language::Python, Model::Multiprocessing) => {
+            "a thread pool overlapped the downloads while worker processes, each with its own \
+             interpreter, computed the images on every core: the chapter's rule"
+        }
+        (Language::Python, Model::Threading) => {
+            "one thread pool did both halves: the downloads overlapped, and Pillow released the \
+             GIL while it computed, so processes were not needed"
+        }
+        (Language::Python, Model::Asyncio) => {
+            "the event loop overlapped the downloads and handed each image to a process pool \
+             (run_in_executor): the chapter's rule, from asyncio"
+        }
+        (Language::Rust, Model::Multiprocessing) => {
+            "threads overlapped the downloads while worker processes computed the images on \
+             every core: the chapter's rule"
+        }
+        (Language::Rust, Model::Threading) => {
+            "the same threads overlapped the downloads and computed on every core: Rust threads \
+             have no GIL, so the mixed job needs no processes"
+        }
+        (Language::Rust, Model::Asyncio) => {
+            "one event loop overlapped the downloads while spawn_blocking computed the images \
+             on tokio's blocking threads: with no GIL, no processes were needed"
+        }
+    })
 }
 
 /// The chapter's rows with the measured winner, in each language, where a scenario covers them.
@@ -530,6 +577,70 @@ mod tests {
         assert_eq!(rust.fastest.as_deref(), Some("asyncio-blocking"));
         assert!(rust.why.contains("did the CPU work itself"), "{}", rust.why);
         assert!(!rust.why.contains("spawn_blocking"), "{}", rust.why);
+    }
+
+    #[test]
+    fn the_mixed_row_names_both_halves_whatever_its_cpu_share() {
+        // Bench::fixed entries spend their whole wall time on CPU, so without its own reasons
+        // the pipeline row would be explained as CPU-bound work; measured, it flipped.
+        let judged = |language, entries: &[(&str, f64)]| {
+            let report = Report {
+                meta: Meta::default(),
+                sweeps: Default::default(),
+                scenarios: vec![scenario("pipeline", entries)],
+            };
+            judge(
+                &row("pipeline", &[Model::Multiprocessing]),
+                &report,
+                language,
+            )
+        };
+        let python = judged(
+            Language::Python,
+            &[
+                ("python-serial", 4.0),
+                ("python-threading", 3.1),
+                ("python-multiprocessing", 2.3),
+                ("python-asyncio", 2.4),
+            ],
+        );
+        assert_eq!(python.fastest.as_deref(), Some("python-multiprocessing"));
+        assert!(
+            python.why.contains("thread pool overlapped the downloads"),
+            "{}",
+            python.why
+        );
+        assert!(python.why.contains("chapter's rule"), "{}", python.why);
+        let rust = judged(
+            Language::Rust,
+            &[
+                ("serial", 3.0),
+                ("threading", 1.8),
+                ("multiprocessing", 1.7),
+                ("asyncio", 1.5),
+            ],
+        );
+        assert_eq!(rust.fastest.as_deref(), Some("asyncio"));
+        assert!(
+            rust.why.contains("spawn_blocking computed the images"),
+            "{}",
+            rust.why
+        );
+        // The same entries under another scenario keep the general, CPU-bound reason.
+        let report = Report {
+            meta: Meta::default(),
+            sweeps: Default::default(),
+            scenarios: vec![scenario(
+                "matrix",
+                &[("serial", 3.0), ("threading", 1.8), ("asyncio", 1.5)],
+            )],
+        };
+        let other = judge(
+            &row("matrix", &[Model::Multiprocessing]),
+            &report,
+            Language::Rust,
+        );
+        assert!(!other.why.contains("downloads"), "{}", other.why);
     }
 
     #[test]

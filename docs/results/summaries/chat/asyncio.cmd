@@ -1,1 +1,1 @@
-target/release/decision-table chat-load --addr 127.0.0.1:41423 --model asyncio --clients 1000 --senders 10 --messages 10
+target/release/decision-table chat-load --addr 127.0.0.1:33777 --model asyncio --clients 1000 --senders 10 --messages 10

@@ -1,1 +1,1 @@
-target/release/decision-table chat-load --addr 127.0.0.1:42675 --model multiprocessing --clients 1000 --senders 10 --messages 10
+target/release/decision-table chat-load --addr 127.0.0.1:35373 --model multiprocessing --clients 1000 --senders 10 --messages 10

@@ -1,1 +1,1 @@
-target/release/decision-table chat-load --addr 127.0.0.1:43011 --model python-threading --clients 1000 --senders 10 --messages 10
+target/release/decision-table chat-load --addr 127.0.0.1:37647 --model python-threading --clients 1000 --senders 10 --messages 10

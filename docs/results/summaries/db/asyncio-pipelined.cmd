@@ -1,1 +1,1 @@
-target/release/asyncio db --db postgresql://postgres@127.0.0.1:33911/postgres --transactions 400 --workers 32 --variant pipelined
+target/release/asyncio db --db postgresql://postgres@127.0.0.1:43423/postgres --transactions 400 --workers 32 --variant pipelined

@@ -1,1 +1,1 @@
-target/release/asyncio downloads --url http://127.0.0.1:60633 --out results/work/downloads --workers 8
+target/release/asyncio downloads --url http://127.0.0.1:34295 --out results/work/downloads --workers 8

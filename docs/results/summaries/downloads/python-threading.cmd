@@ -1,1 +1,1 @@
-.venv/bin/python -m chapter downloads --url http://127.0.0.1:60633 --out results/work/downloads-python --workers 8 --model threading
+.venv/bin/python -m chapter downloads --url http://127.0.0.1:34295 --out results/work/downloads-python --workers 8 --model threading

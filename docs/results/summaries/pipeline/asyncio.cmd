@@ -1,1 +1,1 @@
-target/release/asyncio pipeline --url http://127.0.0.1:51113 --workers 4 --cpu-workers 2 --out results/work/pipeline-out
+target/release/asyncio pipeline --url http://127.0.0.1:36125 --workers 4 --cpu-workers 2 --out results/work/pipeline-out

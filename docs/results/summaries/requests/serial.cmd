@@ -1,1 +1,1 @@
-target/release/serial requests --url http://127.0.0.1:40413 --count 1000 --workers 100
+target/release/serial requests --url http://127.0.0.1:40463 --count 1000 --workers 100
