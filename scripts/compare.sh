@@ -690,8 +690,16 @@ chat_point() {
     printf '   %-18s N=%-6s let in %-6s lost %-6s p99 %8s ms  server PSS %6s MiB\n' "$m" "$n" \
         "$(json_number "$stem.json" admitted)" "$(json_number "$stem.json" failed)" "${p99:-–}" \
         "$(awk -v k="$(json_number "$stem.json" server_pss_kib)" 'BEGIN { printf "%.1f", k / 1024 }')"
-    [ "$(json_number "$stem.json" admitted)" = "$n" ] && [ "$(json_number "$stem.json" failed)" = 0 ] &&
-        [ -n "$p99" ] && awk -v p="$p99" -v b="$CAP_BOUND" 'BEGIN { exit !(p < b) }'
+    chat_point_under "$stem" "$n" "$CAP_BOUND"
+}
+
+# chat_point_under STEM N LIMIT: did the point in STEM.json let all N in, lose nothing, and keep
+# its p99 under LIMIT ms?
+chat_point_under() {
+    local p99
+    p99=$(json_number "$1.json" latency_p99_ms)
+    [ "$(json_number "$1.json" admitted)" = "$2" ] && [ "$(json_number "$1.json" failed)" = 0 ] &&
+        [ -n "$p99" ] && awk -v p="$p99" -v b="$3" 'BEGIN { exit !(p < b) }'
 }
 
 # chat_point_retried SERVER N: chat_point, and once more if it was a near miss (CAP_RETRIES=1):
@@ -701,12 +709,9 @@ chat_point() {
 # those second tries took 74 s). The first try's files are kept as SERVER-nN.try1.* (the
 # report reads the last try).
 chat_point_retried() {
-    local stem="$CAP_DIR/$1-n$2" f p99
+    local stem="$CAP_DIR/$1-n$2" f
     chat_point "$1" "$2" && return 0
-    p99=$(json_number "$stem.json" latency_p99_ms)
-    [ "$CAP_RETRIES" -gt 0 ] && [ "$(json_number "$stem.json" admitted)" = "$2" ] &&
-        [ "$(json_number "$stem.json" failed)" = 0 ] && [ -n "$p99" ] &&
-        awk -v p="$p99" -v b="$CAP_BOUND" 'BEGIN { exit !(p < 2 * b) }' || return 1
+    [ "$CAP_RETRIES" -gt 0 ] && chat_point_under "$stem" "$2" $((2 * CAP_BOUND)) || return 1
     for f in "$stem".*; do
         mv "$f" "$stem.try1.${f#"$stem".}"
     done

@@ -271,21 +271,24 @@ def block_job(task):
         kernel_s = time.perf_counter() - t0
         c = np.ascontiguousarray(c[:rows], dtype="<f8")
         hashes = [hashlib.sha256(c[r].tobytes()).digest() for r in range(rows)]
-        if shared is not None:
-            shared.put(start, rows, c)
-            return kernel_s, hashes, None
-        return kernel_s, hashes, c.tobytes()
+        return _handed_back(shared, start, rows, kernel_s, hashes, c)
     flat = _floats(a_bytes).tolist()
     a_rows = [flat[r * k : (r + 1) * k] for r in range(rows)]
     t0 = time.perf_counter()
     c_rows = _pure_kernel(a_rows, b.rows, n)
     kernel_s = time.perf_counter() - t0
     row_bytes = [_le_bytes(r) for r in c_rows]
-    hashes, c_bytes = [hashlib.sha256(r).digest() for r in row_bytes], b"".join(row_bytes)
+    hashes = [hashlib.sha256(r).digest() for r in row_bytes]
+    return _handed_back(shared, start, rows, kernel_s, hashes, b"".join(row_bytes))
+
+
+def _handed_back(shared, start, rows, kernel_s, hashes, c):
+    """A block's reply: its rows of C (f64 little-endian, any buffer) in it, or, in a process
+    pool's worker, written into the shared C and left out of it."""
     if shared is not None:
-        shared.put(start, rows, c_bytes)
+        shared.put(start, rows, c)
         return kernel_s, hashes, None
-    return kernel_s, hashes, c_bytes
+    return kernel_s, hashes, bytes(c)
 
 
 def _blas_init(threads):
@@ -319,6 +322,8 @@ def run(args) -> dict:
     # chapter.matrix_shared) rather than pickle them back: C is not copied through the pipes.
     in_processes = model == "multiprocessing" or variant == "process_executor"
     shared = SharedC.create(m, n) if in_processes else None
+    if shared is not None:
+        run_.shared_memory_kib(shared.kib())
     tasks = [(a, b, i * rows, min(rows, m - i * rows), engine, shared) for i in range(blocks)]
     try:
         mapped = pool.map_in_order(
@@ -339,8 +344,6 @@ def run(args) -> dict:
     finally:
         if shared is not None:
             shared.close()
-    if shared is not None:
-        run_.shared_memory_kib(shared.kib())
     digest, kernel_s, failed = Digest(), 0.0, 0
     for i, o in enumerate(mapped.outcomes):
         if o is not None and o.ok:

@@ -461,6 +461,21 @@ mod tests {
         }
     }
 
+    /// One language's verdict on a hand-made row over a one-scenario report.
+    fn judged(
+        name: &'static str,
+        choice: &'static [Model],
+        language: Language,
+        entries: &[(&str, f64)],
+    ) -> LanguageVerdict {
+        let report = Report {
+            meta: Meta::default(),
+            sweeps: Default::default(),
+            scenarios: vec![scenario(name, entries)],
+        };
+        judge(&row(name, choice), &report, language)
+    }
+
     #[test]
     fn verdicts_agree_tie_differ_and_not_covered() {
         let report = Report {
@@ -538,20 +553,15 @@ mod tests {
 
     #[test]
     fn an_event_loop_that_computed_itself_is_not_said_to_have_used_a_pool() {
-        let judged = |language, entries: &[(&str, f64)]| {
-            let report = Report {
-                meta: Meta::default(),
-                sweeps: Default::default(),
-                scenarios: vec![scenario("matrix", entries)],
-            };
-            judge(&row("matrix", &[Model::Asyncio]), &report, language)
+        let here = |language, entries: &[(&str, f64)]| {
+            judged("matrix", &[Model::Asyncio], language, entries)
         };
         let python = [
             ("python-serial", 2.0),
             ("python-threading", 1.9),
             ("python-asyncio", 1.8),
         ];
-        let blocking = judged(
+        let blocking = here(
             Language::Python,
             &[
                 python[0],
@@ -567,10 +577,10 @@ mod tests {
             blocking.why
         );
         assert!(!blocking.why.contains("executor pool"), "{}", blocking.why);
-        let pooled = judged(Language::Python, &python);
+        let pooled = here(Language::Python, &python);
         assert_eq!(pooled.fastest.as_deref(), Some("python-asyncio"));
         assert!(pooled.why.contains("executor pool"), "{}", pooled.why);
-        let rust = judged(
+        let rust = here(
             Language::Rust,
             &[("serial", 2.0), ("asyncio", 1.5), ("asyncio-blocking", 1.0)],
         );
@@ -583,19 +593,10 @@ mod tests {
     fn the_mixed_row_names_both_halves_whatever_its_cpu_share() {
         // Bench::fixed entries spend their whole wall time on CPU, so without its own reasons
         // the pipeline row would be explained as CPU-bound work; measured, it flipped.
-        let judged = |language, entries: &[(&str, f64)]| {
-            let report = Report {
-                meta: Meta::default(),
-                sweeps: Default::default(),
-                scenarios: vec![scenario("pipeline", entries)],
-            };
-            judge(
-                &row("pipeline", &[Model::Multiprocessing]),
-                &report,
-                language,
-            )
+        let here = |language, entries: &[(&str, f64)]| {
+            judged("pipeline", &[Model::Multiprocessing], language, entries)
         };
-        let python = judged(
+        let python = here(
             Language::Python,
             &[
                 ("python-serial", 4.0),
@@ -611,7 +612,7 @@ mod tests {
             python.why
         );
         assert!(python.why.contains("chapter's rule"), "{}", python.why);
-        let rust = judged(
+        let rust = here(
             Language::Rust,
             &[
                 ("serial", 3.0),
@@ -627,18 +628,11 @@ mod tests {
             rust.why
         );
         // The same entries under another scenario keep the general, CPU-bound reason.
-        let report = Report {
-            meta: Meta::default(),
-            sweeps: Default::default(),
-            scenarios: vec![scenario(
-                "matrix",
-                &[("serial", 3.0), ("threading", 1.8), ("asyncio", 1.5)],
-            )],
-        };
-        let other = judge(
-            &row("matrix", &[Model::Multiprocessing]),
-            &report,
+        let other = judged(
+            "matrix",
+            &[Model::Multiprocessing],
             Language::Rust,
+            &[("serial", 3.0), ("threading", 1.8), ("asyncio", 1.5)],
         );
         assert!(!other.why.contains("downloads"), "{}", other.why);
     }
